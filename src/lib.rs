@@ -1,0 +1,12 @@
+//! edge: a NATS server and an HTTP/WebSocket reverse proxy driven by one
+//! declarative config file.
+//!
+//! Data flows one way: file -> [`config::tree`] -> [`plan::Plan`] -> runtime.
+//! The runtime reads only the plan; a plan is never mutated, and a reload
+//! builds a new one and swaps it whole.
+//!
+//! - [`config`]: the config language, the tree, lowering and diagnostics;
+//! - [`plan`]: the immutable plan every runtime part executes;
+//! - [`cli`]: the `edge` command line (nats-server's flags included).
+
+pub mod config;
