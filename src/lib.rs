@@ -10,3 +10,4 @@
 //! - [`cli`]: the `edge` command line (nats-server's flags included).
 
 pub mod config;
+pub mod plan;

@@ -1,0 +1,1 @@
+//! `authorization`, `accounts`, users and permissions.
