@@ -11,3 +11,5 @@
 
 pub mod config;
 pub mod plan;
+pub mod nats;
+pub mod cli;

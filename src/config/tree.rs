@@ -119,6 +119,53 @@ impl Map {
         self.entries.iter()
     }
 
+    /// Sets a value at a dotted path (`tls.cert_file`), creating blocks on
+    /// the way and replacing whatever was there. Used to overlay command-line
+    /// flags on the file before lowering.
+    pub fn set_path(&mut self, path: &[&str], value: Node) {
+        let Some((last, parents)) = path.split_last() else {
+            return;
+        };
+        let mut map = self;
+        for key in parents {
+            let index = match map.entries.iter().position(|e| e.key.eq_ignore_ascii_case(key)) {
+                Some(i) if matches!(map.entries[i].value.value, Value::Map(_)) => i,
+                found => {
+                    let entry = Entry {
+                        key: (*key).to_owned(),
+                        key_pos: value.pos.clone(),
+                        value: Node {
+                            value: Value::Map(Map::default()),
+                            pos: value.pos.clone(),
+                        },
+                        used_as_variable: false,
+                    };
+                    match found {
+                        Some(i) => {
+                            map.entries[i] = entry;
+                            i
+                        }
+                        None => {
+                            map.entries.push(entry);
+                            map.entries.len() - 1
+                        }
+                    }
+                }
+            };
+            let Value::Map(inner) = &mut map.entries[index].value.value else {
+                return;
+            };
+            map = inner;
+        }
+        map.entries.retain(|e| !e.key.eq_ignore_ascii_case(last));
+        map.entries.push(Entry {
+            key: (*last).to_owned(),
+            key_pos: value.pos.clone(),
+            value,
+            used_as_variable: false,
+        });
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.entries.len()

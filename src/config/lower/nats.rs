@@ -1,25 +1,292 @@
-//! The top level of the file: NATS options, logging, monitoring, and the
-//! dispatch to the other blocks.
+//! The top level of the file: NATS options, logging, monitoring, process
+//! files, and the dispatch to the other blocks.
 
-use super::{proxy, Block, Lowering};
+use super::value::BareNumber;
+use super::{auth, cluster, proxy, tls, Block, Lowering};
 use crate::config::source::Pos;
-use crate::config::tree::Map;
-use crate::plan::{FilesPlan, LameDuck, LogPlan, MonitorPlan, Plan};
+use crate::config::tree::{Map, Node};
+use crate::plan::nats::defaults;
+use crate::plan::{FilesPlan, HostPort, LameDuck, Limits, LogPlan, MonitorPlan, NatsPlan, Plan};
+use std::time::Duration;
+
+/// Keys whose presence turns the NATS listener on in a file with `proxy`
+/// blocks (spec: "NATS listens when the file asks for it").
+const NATS_LISTENER_KEYS: &[&str] = &[
+    "listen", "host", "net", "port", "cluster", "websocket", "ws", "http", "http_port",
+    "monitor_port", "https", "https_port",
+];
+
+/// nats-server keys edge does not implement, rejected by name.
+const UNSUPPORTED: &[(&str, &str)] = &[
+    ("jetstream", "JetStream"),
+    ("store_dir", "JetStream storage"),
+    ("storedir", "JetStream storage"),
+    ("default_js_domain", "JetStream domains"),
+    ("leafnodes", "leaf nodes"),
+    ("leaf", "leaf nodes"),
+    ("gateway", "gateways (superclusters)"),
+    ("mqtt", "MQTT"),
+    ("operator", "operator (JWT) mode"),
+    ("operators", "operator (JWT) mode"),
+    ("root", "operator (JWT) mode"),
+    ("roots", "operator (JWT) mode"),
+    ("root_operator", "operator (JWT) mode"),
+    ("root_operators", "operator (JWT) mode"),
+    ("trusted", "operator (JWT) mode"),
+    ("trusted_keys", "operator (JWT) mode"),
+    ("resolver", "account resolvers"),
+    ("account_resolver", "account resolvers"),
+    ("accounts_resolver", "account resolvers"),
+    ("resolver_tls", "account resolvers"),
+    ("resolver_preload", "account resolvers"),
+    ("resolver_pinned_accounts", "account resolvers"),
+    ("system_account", "the system account"),
+    ("system", "the system account"),
+    ("no_system_account", "the system account"),
+    ("no_system", "the system account"),
+    ("no_sys_acc", "the system account"),
+    ("mappings", "subject mappings"),
+    ("maps", "subject mappings"),
+    ("ocsp", "OCSP stapling"),
+    ("server_tags", "server tags"),
+    ("prof_port", "the Go profiler"),
+    ("max_traced_msg_len", "trace truncation"),
+    ("max_sub_tokens", "subject token limits"),
+    ("max_subscription_tokens", "subject token limits"),
+];
 
 /// Lowers the whole file.
 pub fn lower_top(cx: &mut Lowering, tree: &Map) -> Plan {
     let mut top = Block::new(tree, Pos::default(), "the top level");
-    let proxies = top
-        .get(cx, &["proxy"])
+    top.unsupported(UNSUPPORTED);
+
+    let proxy_node = top.get(cx, &["proxy"]);
+    let proxies = proxy_node
         .map(|n| proxy::lower_proxies(cx, n))
         .unwrap_or_default();
+    let nats_wanted = proxy_node.is_none()
+        || tree
+            .iter()
+            .any(|e| NATS_LISTENER_KEYS.iter().any(|k| e.key.eq_ignore_ascii_case(k)));
+
+    let log = lower_log(cx, &mut top);
+    let monitor = lower_monitor(cx, &mut top);
+    let files = FilesPlan {
+        pid_file: top.take(cx, &["pid_file", "pidfile"], Node::non_empty),
+        ports_file_dir: top.take(cx, &["ports_file_dir"], Node::non_empty),
+    };
+    let lame_duck = lower_lame_duck(cx, &mut top);
+    let nats = lower_nats(cx, &mut top);
     top.finish(cx);
+
     Plan {
-        nats: None,
-        monitor: MonitorPlan::default(),
-        log: LogPlan::default(),
-        files: FilesPlan::default(),
-        lame_duck: LameDuck::default(),
+        nats: nats.filter(|_| nats_wanted),
+        monitor,
+        log,
+        files,
+        lame_duck,
         proxies,
+    }
+}
+
+/// The client listener, limits and the blocks under the NATS server.
+fn lower_nats(cx: &mut Lowering, top: &mut Block<'_>) -> Option<NatsPlan> {
+    let mut listen = top
+        .take(cx, &["listen"], |n| n.host_port(defaults::HOST))
+        .unwrap_or(HostPort {
+            host: defaults::HOST.into(),
+            port: defaults::PORT,
+        });
+    if let Some(host) = top.take(cx, &["host", "net"], Node::non_empty) {
+        listen.host = host;
+    }
+    if let Some(port) = top.take(cx, &["port"], Node::port) {
+        listen.port = port;
+    }
+    let limits = lower_limits(cx, top);
+    let no_header_support = top.take(cx, &["no_header_support"], Node::bool).unwrap_or(false);
+    let auth = auth::lower_auth(cx, top);
+    let tls = top.get(cx, &["tls"]).and_then(|n| tls::lower(cx, n, "tls"));
+    let cluster = top.get(cx, &["cluster"]).and_then(|n| cluster::lower_cluster(cx, n));
+    let websocket = top
+        .get(cx, &["websocket", "ws"])
+        .and_then(|n| cluster::lower_websocket(cx, n));
+    Some(NatsPlan {
+        listen,
+        client_advertise: top.take(cx, &["client_advertise"], Node::non_empty),
+        server_name: top.take(cx, &["server_name"], server_name),
+        limits,
+        headers: !no_header_support,
+        disable_sublist_cache: top
+            .take(cx, &["disable_sublist_cache", "no_sublist_cache"], Node::bool)
+            .unwrap_or(false),
+        auth,
+        tls,
+        cluster,
+        websocket,
+        connect_error_reports: top
+            .take(cx, &["connect_error_reports"], |n| n.int_in(0, i64::MAX))
+            .unwrap_or(3600),
+        reconnect_error_reports: top
+            .take(cx, &["reconnect_error_reports"], |n| n.int_in(0, i64::MAX))
+            .unwrap_or(1),
+    })
+}
+
+/// nats-server rejects server names with spaces (they break the protocol).
+fn server_name(n: &Node) -> Result<String, crate::config::Diagnostic> {
+    let name = n.non_empty()?;
+    if name.contains(char::is_whitespace) {
+        return Err(crate::config::Diagnostic::new(
+            n.pos.clone(),
+            crate::config::ErrorKind::Invalid("server_name cannot contain spaces".into()),
+        )
+        .help("use dashes or underscores instead of spaces"));
+    }
+    Ok(name)
+}
+
+fn lower_limits(cx: &mut Lowering, top: &mut Block<'_>) -> Limits {
+    let d = Limits::default();
+    let max_i32 = i32::MAX;
+    let limits = Limits {
+        max_connections: top
+            .take(cx, &["max_connections", "max_conn"], |n| n.i32_in(0, max_i32))
+            .unwrap_or(d.max_connections),
+        max_control_line: top
+            .take(cx, &["max_control_line"], |n| n.i32_in(1, max_i32))
+            .unwrap_or(d.max_control_line),
+        max_payload: top
+            .take(cx, &["max_payload"], |n| n.i32_in(1, max_i32))
+            .unwrap_or(d.max_payload),
+        max_pending: top
+            .take(cx, &["max_pending"], |n| n.int_in(1, i64::MAX))
+            .unwrap_or(d.max_pending),
+        max_subscriptions: top
+            .take(cx, &["max_subscriptions", "max_subs"], |n| n.i32_in(0, max_i32))
+            .unwrap_or(d.max_subscriptions),
+        ping_interval: top
+            .take(cx, &["ping_interval"], |n| positive(n, BareNumber::Seconds))
+            .unwrap_or(d.ping_interval),
+        ping_max: top
+            .take(cx, &["ping_max"], |n| n.i32_in(0, max_i32))
+            .unwrap_or(d.ping_max),
+        write_deadline: top
+            .take(cx, &["write_deadline"], |n| positive(n, BareNumber::Seconds))
+            .unwrap_or(d.write_deadline),
+    };
+    if i64::from(limits.max_payload) > limits.max_pending {
+        cx.invalid(
+            &top.pos,
+            format!(
+                "max_payload ({}) cannot be higher than max_pending ({})",
+                limits.max_payload, limits.max_pending
+            ),
+            "raise max_pending or lower max_payload",
+        );
+    }
+    limits
+}
+
+/// A duration that must be above zero.
+fn positive(n: &Node, bare: BareNumber) -> Result<Duration, crate::config::Diagnostic> {
+    let d = n.duration(bare)?;
+    if d.is_zero() {
+        return Err(crate::config::Diagnostic::new(
+            n.pos.clone(),
+            crate::config::ErrorKind::Invalid("must be longer than zero".into()),
+        ));
+    }
+    Ok(d)
+}
+
+fn lower_log(cx: &mut Lowering, top: &mut Block<'_>) -> LogPlan {
+    LogPlan {
+        debug: top.take(cx, &["debug"], Node::bool).unwrap_or(false),
+        trace: top.take(cx, &["trace"], Node::bool).unwrap_or(false),
+        trace_verbose: top.take(cx, &["trace_verbose"], Node::bool).unwrap_or(false),
+        logtime: top.take(cx, &["logtime"], Node::bool).unwrap_or(true),
+        file: top.take(cx, &["log_file", "logfile"], Node::non_empty),
+        file_size_limit: top
+            .take(cx, &["log_size_limit", "logfile_size_limit"], |n| n.int_in(0, i64::MAX))
+            .unwrap_or(0),
+        syslog: top.take(cx, &["syslog"], Node::bool).unwrap_or(false),
+        remote_syslog: top.take(cx, &["remote_syslog"], remote_syslog),
+    }
+}
+
+/// `udp://host:port`, `tcp://host:port` or `unix:///path`, as nats-server.
+fn remote_syslog(n: &Node) -> Result<String, crate::config::Diagnostic> {
+    let s = n.non_empty()?;
+    let ok = match url::Url::parse(&s) {
+        Ok(u) => matches!(u.scheme(), "udp" | "tcp" | "unix"),
+        Err(_) => false,
+    };
+    if !ok {
+        return Err(crate::config::Diagnostic::new(
+            n.pos.clone(),
+            crate::config::ErrorKind::Invalid(format!("`{s}` is not a syslog URL")),
+        )
+        .help("write udp://host:514, tcp://host:514 or unix:///dev/log"));
+    }
+    Ok(s)
+}
+
+fn lower_monitor(cx: &mut Lowering, top: &mut Block<'_>) -> MonitorPlan {
+    let http = top.take(cx, &["http", "http_port", "monitor_port"], |n| {
+        n.host_port(defaults::HOST)
+    });
+    let https = top.take(cx, &["https", "https_port"], |n| n.host_port(defaults::HOST));
+    let base_path = top
+        .take(cx, &["http_base_path"], Node::string)
+        .unwrap_or_default();
+    if let (Some(a), Some(b)) = (&http, &https) {
+        if a.port == b.port && a.port != 0 {
+            cx.invalid(
+                &top.pos,
+                format!("http and https monitoring both use port {}", a.port),
+                "give https its own port",
+            );
+        }
+    }
+    MonitorPlan {
+        http,
+        https,
+        base_path,
+    }
+}
+
+fn lower_lame_duck(cx: &mut Lowering, top: &mut Block<'_>) -> LameDuck {
+    let d = LameDuck::default();
+    let duration_node = top.get(cx, &["lame_duck_duration"]);
+    let duration = duration_node
+        .and_then(|n| cx.ok(n.duration(BareNumber::Rejected)))
+        .unwrap_or(d.duration);
+    if let Some(n) = duration_node {
+        if duration < Duration::from_secs(30) {
+            cx.invalid(
+                &n.pos,
+                format!("invalid lame_duck_duration of {duration:?}, minimum is 30 seconds"),
+                "write \"30s\" or more",
+            );
+        }
+    }
+    let grace_node = top.get(cx, &["lame_duck_grace_period"]);
+    let grace_period = grace_node
+        .and_then(|n| cx.ok(n.duration(BareNumber::Rejected)))
+        .unwrap_or(d.grace_period);
+    if grace_period >= duration {
+        let pos = grace_node.map_or(top.pos.clone(), |n| n.pos.clone());
+        cx.invalid(
+            &pos,
+            format!(
+                "lame duck grace period ({grace_period:?}) should be strictly lower than lame duck duration ({duration:?})"
+            ),
+            "shorten lame_duck_grace_period",
+        );
+    }
+    LameDuck {
+        duration,
+        grace_period,
     }
 }

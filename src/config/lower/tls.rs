@@ -37,8 +37,10 @@ const CURVES: &[(&str, Option<&str>)] = &[
 /// Lowers a `tls` block. `what` names it in messages ("tls", "cluster.tls").
 pub fn lower(cx: &mut Lowering, node: &Node, what: &'static str) -> Option<TlsPlan> {
     let mut b = Block::of(cx, node, what)?;
-    let cert = b.take(cx, &["cert_file"], pem_file);
-    let key = b.take(cx, &["key_file"], pem_file);
+    let cert_node = b.get(cx, &["cert_file"]);
+    let key_node = b.get(cx, &["key_file"]);
+    let cert = cert_node.and_then(|n| cx.ok(pem_file(n)));
+    let key = key_node.and_then(|n| cx.ok(pem_file(n)));
     let ca = b.take(cx, &["ca_file"], pem_file);
     let verify = b.take(cx, &["verify"], Node::bool).unwrap_or(false);
     let verify_and_map = b.take(cx, &["verify_and_map"], Node::bool).unwrap_or(false);
@@ -74,12 +76,14 @@ pub fn lower(cx: &mut Lowering, node: &Node, what: &'static str) -> Option<TlsPl
     ]);
     let pos = b.pos.clone();
     b.finish(cx);
-    let (Some(cert_file), Some(key_file)) = (cert, key) else {
+    if cert_node.is_none() || key_node.is_none() {
         cx.invalid(
             &pos,
             format!("{what} needs both cert_file and key_file"),
             "add cert_file: \"server.pem\" and key_file: \"server-key.pem\"",
         );
+    }
+    let (Some(cert_file), Some(key_file)) = (cert, key) else {
         return None;
     };
     Some(TlsPlan {
