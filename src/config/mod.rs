@@ -10,6 +10,7 @@ pub mod dump;
 pub mod error;
 pub mod lower;
 pub mod parse;
+pub mod print;
 pub mod source;
 pub mod tree;
 

@@ -223,12 +223,22 @@ impl Build<'_, '_, '_> {
     }
 
     fn value_inner(&mut self, pair: Pair<'_, Rule>) -> Result<Node> {
+        // `value` is a named wrapper (for error positions) around the real kind.
+        let pair = match pair.as_rule() {
+            Rule::value => match pair.into_inner().next() {
+                Some(inner) => inner,
+                None => return Err(Diagnostic::new(self.source.pos(0), ErrorKind::Syntax("empty value".into()))),
+            },
+            _ => pair,
+        };
         let pos = self.pos(&pair);
         let value = match pair.as_rule() {
             Rule::map => {
                 self.scopes.push(Map::default());
                 for entry in pair.into_inner() {
-                    self.entry(entry)?;
+                    if matches!(entry.as_rule(), Rule::map_pair | Rule::include) {
+                        self.entry(entry)?;
+                    }
                 }
                 Value::Map(self.scopes.pop().unwrap_or_default())
             }
@@ -236,6 +246,7 @@ impl Build<'_, '_, '_> {
             // blocks around the list, not its sibling maps.
             Rule::array => Value::Array(
                 pair.into_inner()
+                    .filter(|item| item.as_rule() == Rule::value)
                     .map(|item| self.value(item))
                     .collect::<Result<_>>()?,
             ),
@@ -554,15 +565,31 @@ fn syntax_error(source: &Arc<Source>, err: pest::error::Error<Rule>) -> Diagnost
         pest::error::InputLocation::Pos(p) => p,
         pest::error::InputLocation::Span((s, _)) => s,
     };
-    let pos = source.pos(offset);
     let found = source.text[offset.min(source.text.len())..].chars().next();
+    let before = &source.text[..offset.min(source.text.len())];
+    // An unterminated quote fails at the end of the file; point at where it opened.
+    let opened_at = match found {
+        None => ['"', '\'']
+            .into_iter()
+            .filter(|q| before.matches(*q).count() % 2 == 1)
+            .filter_map(|q| before.rfind(q))
+            .max(),
+        Some(_) => None,
+    };
+    let pos = source.pos(opened_at.unwrap_or(offset));
     let found_text = match found {
         None => "the end of the file".to_string(),
         Some('\n') | Some('\r') => "the end of the line".to_string(),
         Some(c) => format!("`{}`", c.escape_debug()),
     };
-    let before = &source.text[..offset.min(source.text.len())];
-    let (message, help) = explain(before, found, &found_text);
+    let expected = match &err.variant {
+        pest::error::ErrorVariant::ParsingError { positives, .. } => positives.clone(),
+        pest::error::ErrorVariant::CustomError { .. } => Vec::new(),
+    };
+    let (message, help) = match expected_message(&expected, &found_text) {
+        Some(m) if opened_at.is_none() => m,
+        _ => explain(before, found, &found_text),
+    };
     let d = Diagnostic::new(pos, ErrorKind::Syntax(message));
     match help {
         Some(h) => d.help(h),
@@ -570,10 +597,59 @@ fn syntax_error(source: &Arc<Source>, err: pest::error::Error<Rule>) -> Diagnost
     }
 }
 
+/// What fits where the parse stopped, from the named rules pest tried there.
+fn expected_message(expected: &[Rule], found: &str) -> Option<(String, Option<String>)> {
+    let has = |r: Rule| expected.contains(&r);
+    if has(Rule::map_sep) {
+        return Some((
+            format!("expected `,`, `;`, a newline or `}}` after the value, found {found}"),
+            Some("put each `key = value` on its own line (or separate them with `,`); quote values that contain spaces".into()),
+        ));
+    }
+    if has(Rule::arr_sep) || has(Rule::arr_close) {
+        return Some((
+            format!("expected `,`, a newline or `]` after the list element, found {found}"),
+            Some("separate list elements with `,`; quote elements that contain spaces".into()),
+        ));
+    }
+    if has(Rule::top_sep) {
+        return Some((
+            format!("expected a newline, `,` or `;` after the value, found {found}"),
+            Some("put each `key = value` on its own line; quote values that contain spaces".into()),
+        ));
+    }
+    if has(Rule::value) && found.starts_with(|c: char| c == '`') && found[1..].starts_with(|c: char| c.is_ascii_digit() || c == '-') {
+        return Some((
+            format!("malformed number or datetime starting with {found}"),
+            Some("numbers are 42, -7, 1.5 or 64kb; datetimes are 2024-01-31T12:00:00Z; quote anything else".into()),
+        ));
+    }
+    if has(Rule::value) {
+        return Some((
+            format!("expected a value, found {found}"),
+            Some("write the value on the same line as `=` or `:`".into()),
+        ));
+    }
+    None
+}
+
 /// Picks a message and fix for the common mistakes from what precedes the
 /// failure point.
 fn explain(before: &str, found: Option<char>, found_text: &str) -> (String, Option<String>) {
     let last = before.chars().last();
+    let line_before = before.rsplit('\n').next().unwrap_or_default().trim_end();
+    if line_before.to_ascii_lowercase().ends_with("include") {
+        return (
+            format!("bad include path starting with {found_text}"),
+            Some("quote the path: include \"./file.conf\" (a bare path cannot start with a digit, `-`, `[`, `{` or `(`)".into()),
+        );
+    }
+    if matches!(found, Some('=') | Some(':')) && line_before.is_empty() {
+        return (
+            format!("a key cannot start with {found_text}"),
+            Some("write `name = value`".into()),
+        );
+    }
     let open_quote = |q: char| before.matches(q).count() % 2 == 1;
     match (found, last) {
         (None, _) if open_quote('"') => (
