@@ -184,6 +184,15 @@ pub struct Import {
     pub account: String,
     /// The subject in the exporting account.
     pub subject: String,
-    /// Local subject (`to`) or prefix for streams (`prefix`).
-    pub local: Option<String>,
+    /// Where the messages land locally (default: the same subject).
+    pub local: Option<ImportLocal>,
+}
+
+/// How an imported subject is named in the importing account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImportLocal {
+    /// `to`: this subject replaces the exported one.
+    To(String),
+    /// `prefix` (streams): prepended with a `.` to the exported subject.
+    Prefix(String),
 }

@@ -6,7 +6,8 @@ use crate::config::error::{Diagnostic, ErrorKind};
 use crate::config::tree::{Node, Value};
 use crate::nats::{nkey, subject};
 use crate::plan::auth::{
-    Account, Accounts, ClientAuth, Export, ExportKind, Import, ResponsePermission, UserId,
+    Account, Accounts, ClientAuth, Export, ExportKind, Import, ImportLocal, ResponsePermission,
+    UserId,
 };
 use crate::plan::{AuthPlan, Permissions, Secret, SubjectPermission, User};
 use std::time::Duration;
@@ -424,7 +425,7 @@ fn import(cx: &mut Lowering, node: &Node) -> Option<Import> {
         kind,
         account,
         subject,
-        local: to.or(prefix),
+        local: to.map(ImportLocal::To).or(prefix.map(ImportLocal::Prefix)),
     })
 }
 
