@@ -139,7 +139,11 @@ impl Route {
             flags.push(format!("balance={}", self.balance.as_str()));
         }
         if let Some(h) = &self.health_check {
-            flags.push(format!("health_check={} every {:?}", h.path, h.interval));
+            flags.push(format!(
+                "health_check={} every {}",
+                h.path,
+                human(h.interval)
+            ));
         }
         flags.extend(self.options.flags());
         let flags = if flags.is_empty() {
@@ -536,10 +540,10 @@ impl ProxyOptions {
             format!("headers={}", names(&self.headers)),
         );
         if let Some(t) = self.proxy_timeout {
-            on(true, format!("proxy_timeout={t:?}"));
+            on(true, format!("proxy_timeout={}", human(t)));
         }
         if let Some(t) = self.timeout {
-            on(true, format!("timeout={t:?}"));
+            on(true, format!("timeout={}", human(t)));
         }
         on(self.follow_redirects, "follow_redirects".into());
         on(!self.request_headers.is_empty(), "request_headers".into());
@@ -559,6 +563,19 @@ impl ProxyOptions {
     }
 }
 
+/// A duration as the config writes it: `1h30m`, `45s`, `300ms`.
+fn human(d: Duration) -> String {
+    if d.is_zero() || d.subsec_nanos() != 0 {
+        return format!("{d:?}");
+    }
+    let s = d.as_secs();
+    [(s / 3600, "h"), (s / 60 % 60, "m"), (s % 60, "s")]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect()
+}
+
 fn protocol_name(p: ProtocolRewrite) -> &'static str {
     match p {
         ProtocolRewrite::Http => "http",
@@ -574,8 +591,9 @@ fn names(headers: &[(String, String)]) -> String {
 fn agent_flag(a: &Agent) -> String {
     if a.keep_alive {
         format!(
-            "agent(max_idle_per_host={}, idle_timeout={:?})",
-            a.max_idle_per_host, a.idle_timeout
+            "agent(max_idle_per_host={}, idle_timeout={})",
+            a.max_idle_per_host,
+            human(a.idle_timeout)
         )
     } else {
         "agent(keep_alive=false)".to_owned()

@@ -32,10 +32,7 @@ const DEFAULT_LISTEN_HOST: &str = "0.0.0.0";
 
 /// Lowers `proxy { ... }` or `proxy = [ {...}, ... ]`.
 pub fn lower_proxies(cx: &mut Lowering, node: &Node) -> Vec<ProxyPlan> {
-    let blocks: Vec<&Node> = match &node.value {
-        Value::Array(items) => items.iter().collect(),
-        _ => vec![node],
-    };
+    let blocks = one_or_many(node);
     let mut seen: Vec<(HostPort, Pos)> = Vec::new();
     let mut plans = Vec::new();
     for block in blocks {
@@ -59,6 +56,15 @@ pub fn lower_proxies(cx: &mut Lowering, node: &Node) -> Vec<ProxyPlan> {
         plans.push(plan);
     }
     plans
+}
+
+/// The items of a list, or the value itself: `proxy` and `routes` take
+/// one block or a list of them.
+fn one_or_many(node: &Node) -> Vec<&Node> {
+    match &node.value {
+        Value::Array(items) => items.iter().collect(),
+        _ => vec![node],
+    }
 }
 
 /// True when two listeners cannot both bind: same port (not 0, which asks
@@ -121,10 +127,7 @@ fn implicit_route(cx: &mut Lowering, pos: &Pos, s: Settings) -> Vec<Route> {
 /// `routes = [ ... ]` (or one route block); two routes with the same match
 /// are an error naming both.
 fn lower_routes(cx: &mut Lowering, node: &Node, defaults: &Settings) -> Vec<Route> {
-    let items: Vec<&Node> = match &node.value {
-        Value::Array(items) => items.iter().collect(),
-        _ => vec![node],
-    };
+    let items = one_or_many(node);
     if items.is_empty() {
         cx.invalid(
             &node.pos,
@@ -472,7 +475,7 @@ fn target(cx: &mut Lowering, node: &Node) -> Option<Target> {
 const SCHEME_HELP: &str = "use http://, https://, ws:// or wss://";
 
 fn target_url(pos: &Pos, text: &str) -> Result<Target> {
-    if !text.contains("://") {
+    if !text.contains("://") && looks_like_host_port(text) {
         return Err(invalid(
             pos,
             format!("target `{text}` has no scheme"),
@@ -529,13 +532,19 @@ fn target_url(pos: &Pos, text: &str) -> Result<Target> {
     }
     Ok(Target {
         scheme,
-        host: host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned(),
+        host: unbracket(host).to_owned(),
         port,
         path,
     })
+}
+
+/// `host`, `host:port` or `[v6]:port`: an upstream written without its
+/// scheme (as opposed to `mailto:x`, a URL of another scheme).
+fn looks_like_host_port(text: &str) -> bool {
+    match text.rsplit_once(':') {
+        None => true,
+        Some((_, port)) => port.bytes().all(|b| b.is_ascii_digit()),
+    }
 }
 
 /// node-http-proxy's object form of `target`/`forward`.
@@ -574,7 +583,7 @@ fn protocol(node: &Node) -> Result<Scheme> {
 
 fn target_host(node: &Node) -> Result<String> {
     let text = node.non_empty()?;
-    let bare = text.trim_start_matches('[').trim_end_matches(']');
+    let bare = unbracket(&text);
     let parsed = if bare.contains(':') {
         url::Host::parse(&format!("[{bare}]"))
     } else {
@@ -589,6 +598,13 @@ fn target_host(node: &Node) -> Result<String> {
             "write only the host here; the port goes in `port`, the path in `path`",
         )),
     }
+}
+
+/// An IPv6 literal as the plan stores it: without its brackets.
+fn unbracket(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
 }
 
 fn target_port(node: &Node) -> Result<u16> {
@@ -721,7 +737,11 @@ fn agent(cx: &mut Lowering, node: &Node) -> Option<Agent> {
         &mut b,
         &["max_idle_per_host", "maxIdlePerHost"],
         &mut a.max_idle_per_host,
-        |n| n.int_in(0, 1 << 20).map(|i| i as usize),
+        |n| {
+            n.int_in(0, 1 << 20)
+                .map(|i| i as usize)
+                .map_err(|d| d.help("idle connections kept per upstream; 0 keeps none"))
+        },
     );
     set(
         cx,
@@ -912,9 +932,15 @@ fn header_map(node: &Node) -> Result<Vec<(String, String)>> {
     Ok(out)
 }
 
+/// One header name or a list of them, each checked where it is written.
 fn header_names(node: &Node) -> Result<Vec<String>> {
-    let names = node.strings()?;
-    names.iter().map(|n| header_name(n, &node.pos)).collect()
+    match &node.value {
+        Value::Array(items) => items
+            .iter()
+            .map(|n| header_name(n.str()?, &n.pos))
+            .collect(),
+        _ => header_name(node.str()?, &node.pos).map(|n| vec![n]),
+    }
 }
 
 /// `request_headers { set {...}, remove [...] }`.
@@ -1042,7 +1068,7 @@ fn host_pattern(node: &Node) -> Result<HostPattern> {
             "write \"*.example.com\" to match every subdomain",
         ));
     }
-    let bare = name.trim_start_matches('[').trim_end_matches(']');
+    let bare = unbracket(name);
     if bare.parse::<std::net::Ipv6Addr>().is_ok() {
         return Ok(HostPattern::Exact(bare.to_owned()));
     }
