@@ -9,7 +9,7 @@
 //! - [`plan`]: the immutable plan every runtime part executes;
 //! - [`cli`]: the `edge` command line (nats-server's flags included).
 
-pub mod config;
-pub mod plan;
-pub mod nats;
 pub mod cli;
+pub mod config;
+pub mod nats;
+pub mod plan;

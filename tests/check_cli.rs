@@ -31,7 +31,9 @@ fn check_err(text: &str) -> String {
 
 #[test]
 fn syntax_error_shows_position_line_caret_and_fix() {
-    insta::assert_snapshot!(check_err("port: 4222\nhost = \"127.0.0.1\nmax_payload = 1mb\n"));
+    insta::assert_snapshot!(check_err(
+        "port: 4222\nhost = \"127.0.0.1\nmax_payload = 1mb\n"
+    ));
     insta::assert_snapshot!(check_err("port = 4222\nauthorization {\n  user = a b\n}\n"));
     insta::assert_snapshot!(check_err("listen =\n4222\n"));
 }
@@ -74,14 +76,21 @@ fn valid_file_prints_a_summary_and_exits_zero() {
          cluster { name: c1, listen: 127.0.0.1:6333, routes: [nats-route://u:secret@127.0.0.1:6334] }\n",
     );
     assert_eq!(code, 0, "{stderr}");
-    assert!(!stdout.contains("secret"), "a route password leaked: {stdout}");
+    assert!(
+        !stdout.contains("secret"),
+        "a route password leaked: {stdout}"
+    );
     insta::assert_snapshot!(stdout);
 }
 
 #[test]
 fn dump_prints_the_tree_or_an_error_object() {
     let dir = tempfile::tempdir().expect("tempdir");
-    write(dir.path(), "ok.conf", "a = 1k\nb = [1, 2, 3]\nc { d = \"x\" }\n");
+    write(
+        dir.path(),
+        "ok.conf",
+        "a = 1k\nb = [1, 2, 3]\nc { d = \"x\" }\n",
+    );
     let out = common::run_edge(&["check", "--dump", "ok.conf"], dir.path(), &[]);
     assert!(out.status.success());
     assert_eq!(
@@ -92,15 +101,23 @@ fn dump_prints_the_tree_or_an_error_object() {
     let out = common::run_edge(&["check", "--dump", "bad.conf"], dir.path(), &[]);
     assert_eq!(out.status.code(), Some(1));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert!(json["error"].as_str().is_some_and(|e| e.starts_with("bad.conf:1:5:")), "{json}");
+    assert!(
+        json["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("bad.conf:1:5:")),
+        "{json}"
+    );
 }
 
 fn run_args(args: &[&str]) -> RunArgs {
     let argv = std::iter::once("edge".to_owned())
         .chain(std::iter::once("run".to_owned()))
         .chain(args.iter().map(|s| (*s).to_owned()));
-    match Cli::try_parse_from(normalize_args(argv)).expect("valid flags").command {
-        Command::Run(a) => a,
+    match Cli::try_parse_from(normalize_args(argv))
+        .expect("valid flags")
+        .command
+    {
+        Command::Run(a) => *a,
         other => panic!("not run: {other:?}"),
     }
 }
@@ -111,11 +128,35 @@ use clap::Parser;
 fn flags_override_the_file_with_nats_server_spellings() {
     let dir = tempfile::tempdir().expect("tempdir");
     let conf = dir.path().join("edge.conf");
-    write(dir.path(), "edge.conf", "port = 4222\nhttp_port = 8222\ndebug = false\n");
+    write(
+        dir.path(),
+        "edge.conf",
+        "port = 4222\nhttp_port = 8222\ndebug = false\n",
+    );
     for flags in [
-        &["-p", "5222", "-m", "9222", "-DV", "--user", "u", "--pass", "p"][..],
-        &["-port", "5222", "-http_port=9222", "-D", "-V", "-user", "u", "-pass", "p"][..],
-        &["--port=5222", "--http_port", "9222", "--debug", "--trace", "--user=u", "--pass=p"][..],
+        &[
+            "-p", "5222", "-m", "9222", "-DV", "--user", "u", "--pass", "p",
+        ][..],
+        &[
+            "-port",
+            "5222",
+            "-http_port=9222",
+            "-D",
+            "-V",
+            "-user",
+            "u",
+            "-pass",
+            "p",
+        ][..],
+        &[
+            "--port=5222",
+            "--http_port",
+            "9222",
+            "--debug",
+            "--trace",
+            "--user=u",
+            "--pass=p",
+        ][..],
     ] {
         let args = run_args(flags);
         let plan = build_plan(Some(&conf), &args).expect("plan");
@@ -128,16 +169,25 @@ fn flags_override_the_file_with_nats_server_spellings() {
             "{flags:?}"
         );
     }
-    let plan = build_plan(Some(&conf), &run_args(&["-ms", "9443", "--tlscert", "nope.pem"]));
+    let plan = build_plan(
+        Some(&conf),
+        &run_args(&["-ms", "9443", "--tlscert", "nope.pem"]),
+    );
     let errors = plan.expect_err("missing cert must fail").to_string();
-    assert!(errors.contains("<command line>: error: cannot read `nope.pem`"), "{errors}");
+    assert!(
+        errors.contains("<command line>: error: cannot read `nope.pem`"),
+        "{errors}"
+    );
 }
 
 #[test]
 fn no_config_means_nats_defaults() {
     let plan = build_plan(None, &RunArgs::default()).expect("plan");
     let nats = plan.nats.expect("nats");
-    assert_eq!((nats.listen.host.as_str(), nats.listen.port), ("0.0.0.0", 4222));
+    assert_eq!(
+        (nats.listen.host.as_str(), nats.listen.port),
+        ("0.0.0.0", 4222)
+    );
     assert_eq!(nats.limits.max_payload, 1024 * 1024);
     assert!(plan.proxies.is_empty() && plan.monitor.http.is_none());
 }
@@ -155,12 +205,24 @@ fn run_refuses_to_pretend_to_serve() {
 #[test]
 fn usage_errors_exit_2_and_version_exits_0() {
     let dir = tempfile::tempdir().expect("tempdir");
-    assert_eq!(common::run_edge(&["check"], dir.path(), &[]).status.code(), Some(2));
-    assert_eq!(common::run_edge(&["bogus"], dir.path(), &[]).status.code(), Some(2));
-    assert_eq!(common::run_edge(&["run", "--port", "x"], dir.path(), &[]).status.code(), Some(2));
+    assert_eq!(
+        common::run_edge(&["check"], dir.path(), &[]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        common::run_edge(&["bogus"], dir.path(), &[]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        common::run_edge(&["run", "--port", "x"], dir.path(), &[])
+            .status
+            .code(),
+        Some(2)
+    );
     let v = common::run_edge(&["version"], dir.path(), &[]);
     assert!(v.status.success());
-    assert!(String::from_utf8_lossy(&v.stdout).starts_with(&format!("edge v{}", env!("CARGO_PKG_VERSION"))));
+    assert!(String::from_utf8_lossy(&v.stdout)
+        .starts_with(&format!("edge v{}", env!("CARGO_PKG_VERSION"))));
 }
 
 #[test]
@@ -169,8 +231,14 @@ fn passwd_hashes_like_mkpasswd() {
     let out = common::run_edge(&["passwd", "-c", "4"], dir.path(), &[]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    let pass = text.lines().find_map(|l| l.strip_prefix("pass: ")).expect("pass line");
-    let hash = text.lines().find_map(|l| l.strip_prefix("bcrypt hash: ")).expect("hash line");
+    let pass = text
+        .lines()
+        .find_map(|l| l.strip_prefix("pass: "))
+        .expect("pass line");
+    let hash = text
+        .lines()
+        .find_map(|l| l.strip_prefix("bcrypt hash: "))
+        .expect("hash line");
     assert_eq!(pass.len(), 22);
     assert!(hash.starts_with("$2a$04$"), "{hash}");
     assert!(bcrypt::verify(pass, hash).expect("verify"));
@@ -182,10 +250,40 @@ fn passwd_hashes_like_mkpasswd() {
         .spawn()
         .expect("spawn");
     use std::io::Write;
-    child.stdin.take().expect("stdin").write_all(b"s3cret\n").expect("write");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"s3cret\n")
+        .expect("write");
     let out = child.wait_with_output().expect("wait");
     let text = String::from_utf8_lossy(&out.stdout);
     let hash = text.trim().strip_prefix("bcrypt hash: ").expect("hash");
     assert!(bcrypt::verify("s3cret", hash).expect("verify"));
     assert!(!bcrypt::verify("other", hash).expect("verify"));
+}
+
+#[test]
+fn a_proxy_on_a_nats_port_is_caught_at_check_time() {
+    let err = check_err("port = 4222\nhttp = 8222\nproxy {\n  listen: 8222\n  target: \"http://127.0.0.1:9000\"\n}\n");
+    assert!(
+        err.contains(
+            "proxy listener 0.0.0.0:8222 uses the same port as http monitoring (0.0.0.0:8222)"
+        ),
+        "{err}"
+    );
+    let (code, stdout, stderr) =
+        check("port = 4222\nproxy {\n  listen: 8080\n  target: \"http://127.0.0.1:9000\"\n}\n");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("nats: listening on 0.0.0.0:4222") && stdout.contains("proxy 0.0.0.0:8080"),
+        "{stdout}"
+    );
+    let (code, stdout, _) =
+        check("proxy {\n  listen: 8080\n  target: \"http://127.0.0.1:9000\"\n}\n");
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("nats: off"),
+        "a proxy-only file must not start NATS: {stdout}"
+    );
 }

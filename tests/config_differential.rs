@@ -16,7 +16,9 @@ use std::path::Path;
 fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64() && (x.is_f64() || x == y),
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+        }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
         }
@@ -37,7 +39,10 @@ fn env_of(case: &Path) -> Vec<(String, String)> {
 
 /// What edge must print for a case, and whether that is "any error".
 fn expectation(case: &Path) -> (Value, bool) {
-    let name = case.file_stem().and_then(|s| s.to_str()).expect("case name");
+    let name = case
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .expect("case name");
     let deviation = case
         .parent()
         .and_then(Path::parent)
@@ -64,13 +69,20 @@ fn dump_agrees_with_nats_server_on_every_recorded_case() {
         .filter(|p| p.extension().is_some_and(|e| e == "conf"))
         .collect();
     cases.sort();
-    assert!(cases.len() >= 150, "the corpus has only {} cases", cases.len());
+    assert!(
+        cases.len() >= 150,
+        "the corpus has only {} cases",
+        cases.len()
+    );
 
     let mut failures = Vec::new();
     let (mut valid, mut invalid) = (0, 0);
     for case in &cases {
         let (expect, any_error) = expectation(case);
-        let file = case.file_name().and_then(|f| f.to_str()).expect("file name");
+        let file = case
+            .file_name()
+            .and_then(|f| f.to_str())
+            .expect("file name");
         let out = common::run_edge(&["check", "--dump", file], &dir, &env_of(case));
         let got: Value = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&out.stdout).into_owned()));
@@ -85,8 +97,17 @@ fn dump_agrees_with_nats_server_on_every_recorded_case() {
             failures.push(format!("{file}\n  expected {expect}\n  edge     {got}"));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
-    assert!(valid >= 100 && invalid >= 50, "valid {valid}, invalid {invalid}");
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+    assert!(
+        valid >= 100 && invalid >= 50,
+        "valid {valid}, invalid {invalid}"
+    );
 }
 
 #[test]
@@ -97,11 +118,19 @@ fn every_deviation_is_a_case_and_says_why() {
         if path.extension().is_none_or(|e| e != "json") {
             continue;
         }
-        let dev: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+        let dev: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
         let why = dev["why"].as_str().unwrap_or_default();
         assert!(why.len() > 20, "{} must say why", path.display());
-        assert!(dev.get("expect").is_some(), "{} has no expect", path.display());
-        let case = root.join("cases").join(path.file_name().expect("name")).with_extension("conf");
+        assert!(
+            dev.get("expect").is_some(),
+            "{} has no expect",
+            path.display()
+        );
+        let case = root
+            .join("cases")
+            .join(path.file_name().expect("name"))
+            .with_extension("conf");
         assert!(case.exists(), "{} has no case", path.display());
     }
 }

@@ -27,7 +27,10 @@ fn same_value(a: &Value, b: &Value) -> bool {
 
 fn same_map(a: &Map, b: &Map) -> bool {
     a.len() == b.len()
-        && a.iter().all(|e| b.get(&e.key).is_some_and(|v| same_value(&e.value.value, &v.value)))
+        && a.iter().all(|e| {
+            b.get(&e.key)
+                .is_some_and(|v| same_value(&e.value.value, &v.value))
+        })
 }
 
 fn node(value: Value) -> Node {
@@ -39,7 +42,9 @@ fn node(value: Value) -> Node {
 
 /// Keys that can be written quoted: no NUL, not both quote characters.
 fn key(g: &mut Gen) -> String {
-    let pool = ["port", "a b", "include", "$x", "1k", "true", "\"q\"", "it's", "ключ", "}", "#c", ""];
+    let pool = [
+        "port", "a b", "include", "$x", "1k", "true", "\"q\"", "it's", "ключ", "}", "#c", "",
+    ];
     let k = if bool::arbitrary(g) {
         (*g.choose(&pool).unwrap_or(&"k")).to_owned()
     } else {
@@ -71,7 +76,11 @@ fn value(g: &mut Gen, depth: usize) -> Value {
             minute: u8::arbitrary(g) % 60,
             second: u8::arbitrary(g) % 60,
         }),
-        5 => Value::Array((0..usize::arbitrary(g) % 4).map(|_| node(value(g, depth - 1))).collect()),
+        5 => Value::Array(
+            (0..usize::arbitrary(g) % 4)
+                .map(|_| node(value(g, depth - 1)))
+                .collect(),
+        ),
         _ => Value::Map(map(g, depth - 1)),
     }
 }
@@ -130,7 +139,9 @@ fn parse_and_lower_never_panic(text: &str) -> TestResult {
         Err(e) => TestResult::from_bool(positions_in_range(text, std::slice::from_ref(&e))),
         Ok(tree) => match lower(&tree) {
             Ok(_) => TestResult::passed(),
-            Err(errors) => TestResult::from_bool(!errors.0.is_empty() && positions_in_range(text, &errors.0)),
+            Err(errors) => {
+                TestResult::from_bool(!errors.0.is_empty() && positions_in_range(text, &errors.0))
+            }
         },
     }
 }
@@ -150,9 +161,46 @@ struct Tokens(String);
 impl Arbitrary for Tokens {
     fn arbitrary(g: &mut Gen) -> Self {
         let pool = [
-            "a", " ", "=", ":", "\n", "{", "}", "[", "]", ",", ";", "#", "//", "\"", "'", "(", ")", "\\", "\\x4",
-            "1", "-", ".", "k", "kb", "$a", "$2a$", "true", "include ", "2020-01-01T00:00:00Z", "\r", "\0",
-            "port", "authorization", "users", "proxy", "routes", "tls", "cluster", "\u{a0}", "/",
+            "a",
+            " ",
+            "=",
+            ":",
+            "\n",
+            "{",
+            "}",
+            "[",
+            "]",
+            ",",
+            ";",
+            "#",
+            "//",
+            "\"",
+            "'",
+            "(",
+            ")",
+            "\\",
+            "\\x4",
+            "1",
+            "-",
+            ".",
+            "k",
+            "kb",
+            "$a",
+            "$2a$",
+            "true",
+            "include ",
+            "2020-01-01T00:00:00Z",
+            "\r",
+            "\0",
+            "port",
+            "authorization",
+            "users",
+            "proxy",
+            "routes",
+            "tls",
+            "cluster",
+            "\u{a0}",
+            "/",
         ];
         let n = usize::arbitrary(g) % 60;
         Tokens((0..n).map(|_| *g.choose(&pool).unwrap_or(&" ")).collect())
@@ -221,4 +269,3 @@ fn deep_nesting_is_an_error_not_a_crash() {
     let err = parse_str("deep.conf", &nested, &no_env).expect_err("too deep");
     assert!(err.to_string().contains("nest deeper"), "{err}");
 }
-

@@ -16,7 +16,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the servers the config describes (NATS on 0.0.0.0:4222 with no config).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Validate a config file and print a summary of what it would run.
     Check(CheckArgs),
     /// Print a bcrypt hash for a password (as nats-server's mkpasswd).
@@ -52,7 +52,12 @@ pub struct RunArgs {
     /// The config file (also `-c`).
     pub config: Option<PathBuf>,
     /// Configuration file.
-    #[arg(short = 'c', long = "config", value_name = "FILE", conflicts_with = "config")]
+    #[arg(
+        short = 'c',
+        long = "config",
+        value_name = "FILE",
+        conflicts_with = "config"
+    )]
     pub config_flag: Option<PathBuf>,
     /// Bind to host address.
     #[arg(short = 'a', long = "addr", visible_alias = "net", value_name = "HOST")]
@@ -73,7 +78,12 @@ pub struct RunArgs {
     #[arg(short = 'n', long = "name", visible_alias = "server_name")]
     pub name: Option<String>,
     /// File to redirect log output.
-    #[arg(short = 'l', long = "log", visible_alias = "log_file", value_name = "FILE")]
+    #[arg(
+        short = 'l',
+        long = "log",
+        visible_alias = "log_file",
+        value_name = "FILE"
+    )]
     pub log: Option<String>,
     /// Timestamp log entries (default: true).
     #[arg(short = 'T', long = "logtime", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
@@ -151,11 +161,41 @@ pub struct RunArgs {
 /// which Go's flag package accepts).
 pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
     const LONG_NAMES: &[&str] = &[
-        "addr", "net", "port", "pid", "http_port", "https_port", "name", "server_name", "log",
-        "log_file", "logtime", "syslog", "remote_syslog", "debug", "trace", "user", "pass", "auth",
-        "tls", "tlscert", "tlskey", "tlsverify", "tlscacert", "routes", "cluster", "cluster_listen",
-        "cluster_name", "no_advertise", "cluster_advertise", "client_advertise", "ports_file_dir",
-        "config", "version", "help", "help_tls",
+        "addr",
+        "net",
+        "port",
+        "pid",
+        "http_port",
+        "https_port",
+        "name",
+        "server_name",
+        "log",
+        "log_file",
+        "logtime",
+        "syslog",
+        "remote_syslog",
+        "debug",
+        "trace",
+        "user",
+        "pass",
+        "auth",
+        "tls",
+        "tlscert",
+        "tlskey",
+        "tlsverify",
+        "tlscacert",
+        "routes",
+        "cluster",
+        "cluster_listen",
+        "cluster_name",
+        "no_advertise",
+        "cluster_advertise",
+        "client_advertise",
+        "ports_file_dir",
+        "config",
+        "version",
+        "help",
+        "help_tls",
     ];
     args.into_iter()
         .flat_map(|a| {

@@ -4,7 +4,8 @@ use super::args::PasswdArgs;
 use std::io::{BufRead, IsTerminal, Write};
 
 /// Characters of a generated password (mkpasswd draws from printable ASCII).
-const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!@#$%^&*()-_=+,.?/:;{}[]~";
+const ALPHABET: &[u8] =
+    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!@#$%^&*()-_=+,.?/:;{}[]~";
 /// Length of a generated password.
 const GENERATED_LEN: usize = 22;
 
@@ -37,7 +38,8 @@ pub fn run(args: &PasswdArgs, out: &mut impl Write) -> Result<(), PasswdError> {
         writeln!(out, "pass: {p}")?;
         p
     };
-    let hash = bcrypt::hash_with_result(&password, args.cost)?.format_for_version(bcrypt::Version::TwoA);
+    let hash =
+        bcrypt::hash_with_result(&password, args.cost)?.format_for_version(bcrypt::Version::TwoA);
     writeln!(out, "bcrypt hash: {hash}")?;
     Ok(())
 }

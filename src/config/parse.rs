@@ -81,8 +81,11 @@ impl<'e> Loader<'e> {
                 .chain(std::iter::once(&key))
                 .map(|p| p.display().to_string())
                 .collect();
-            return Err(Diagnostic::new(at.clone(), ErrorKind::IncludeCycle(chain.join(" -> ")))
-                .help("remove one of these includes; nats-server would recurse until it crashes"));
+            return Err(
+                Diagnostic::new(at.clone(), ErrorKind::IncludeCycle(chain.join(" -> "))).help(
+                    "remove one of these includes; nats-server would recurse until it crashes",
+                ),
+            );
         }
         self.includes.push(key);
         let result = self.text(Source::new(path, decode_lossy(&bytes)));
@@ -162,8 +165,8 @@ impl Build<'_, '_, '_> {
                     ErrorKind::Dropped(format!("key `{key}` has no value")),
                 )
                 .help(format!(
-                    "write `{key} = VALUE`; nats-server would give `{key}` the enclosing block instead"
-                )))
+                "write `{key} = VALUE`; nats-server would give `{key}` the enclosing block instead"
+            )))
             }
             _ => {}
         }
@@ -191,12 +194,20 @@ impl Build<'_, '_, '_> {
         let path_text = pair
             .into_inner()
             .flatten()
-            .find(|p| matches!(p.as_rule(), Rule::path_sq | Rule::path_dq | Rule::path_bare_text))
+            .find(|p| {
+                matches!(
+                    p.as_rule(),
+                    Rule::path_sq | Rule::path_dq | Rule::path_bare_text
+                )
+            })
             .map(|p| p.as_str().to_owned())
             .unwrap_or_default();
         if path_text.is_empty() {
-            return Err(Diagnostic::new(pos, ErrorKind::Syntax("include needs a file name".into()))
-                .help("write `include \"other.conf\"`"));
+            return Err(Diagnostic::new(
+                pos,
+                ErrorKind::Syntax("include needs a file name".into()),
+            )
+            .help("write `include \"other.conf\"`"));
         }
         let path = join_like_go(self.source.dir(), &path_text);
         let included = self.loader.file(&path, &pos)?;
@@ -213,7 +224,9 @@ impl Build<'_, '_, '_> {
         let result = if self.depth > MAX_DEPTH {
             Err(Diagnostic::new(
                 self.pos(&pair),
-                ErrorKind::Invalid(format!("blocks and lists nest deeper than {MAX_DEPTH} levels")),
+                ErrorKind::Invalid(format!(
+                    "blocks and lists nest deeper than {MAX_DEPTH} levels"
+                )),
             ))
         } else {
             self.value_inner(pair)
@@ -227,7 +240,12 @@ impl Build<'_, '_, '_> {
         let pair = match pair.as_rule() {
             Rule::value => match pair.into_inner().next() {
                 Some(inner) => inner,
-                None => return Err(Diagnostic::new(self.source.pos(0), ErrorKind::Syntax("empty value".into()))),
+                None => {
+                    return Err(Diagnostic::new(
+                        self.source.pos(0),
+                        ErrorKind::Syntax("empty value".into()),
+                    ))
+                }
             },
             _ => pair,
         };
@@ -315,8 +333,18 @@ impl Build<'_, '_, '_> {
         if !escaped && !quote_ended {
             let text = String::from_utf8_lossy(&bytes);
             match text.to_ascii_lowercase().as_str() {
-                "true" | "yes" | "on" => return Ok(Node { value: Value::Bool(true), pos }),
-                "false" | "no" | "off" => return Ok(Node { value: Value::Bool(false), pos }),
+                "true" | "yes" | "on" => {
+                    return Ok(Node {
+                        value: Value::Bool(true),
+                        pos,
+                    })
+                }
+                "false" | "no" | "off" => {
+                    return Ok(Node {
+                        value: Value::Bool(false),
+                        pos,
+                    })
+                }
                 _ => {}
             }
             if let Some(name) = text.strip_prefix('$') {
@@ -356,12 +384,17 @@ impl Build<'_, '_, '_> {
             } else {
                 format!("define `{name} = ...` earlier in this block or an enclosing one, or set the environment variable {name}")
             };
-            return Err(Diagnostic::new(pos, ErrorKind::UnknownVariable(name.to_owned())).help(help));
+            return Err(
+                Diagnostic::new(pos, ErrorKind::UnknownVariable(name.to_owned())).help(help),
+            );
         };
         if self.loader.env_reading.iter().any(|n| n == name) {
             let mut chain = self.loader.env_reading.clone();
             chain.push(name.to_owned());
-            return Err(Diagnostic::new(pos, ErrorKind::VariableCycle(chain.join(" -> "))));
+            return Err(Diagnostic::new(
+                pos,
+                ErrorKind::VariableCycle(chain.join(" -> ")),
+            ));
         }
         self.loader.env_reading.push(name.to_owned());
         let parsed = self
@@ -382,7 +415,10 @@ impl Build<'_, '_, '_> {
                 value: node.value.clone(),
                 pos,
             }),
-            None => Err(Diagnostic::new(pos, ErrorKind::UnknownVariable(name.to_owned()))),
+            None => Err(Diagnostic::new(
+                pos,
+                ErrorKind::UnknownVariable(name.to_owned()),
+            )),
         }
     }
 }
@@ -463,13 +499,13 @@ fn integer(text: &str, pos: &Pos) -> Result<i64> {
         "pb" | "pi" | "pib" => 1 << 50,
         "e" => 1_000_000_000_000_000_000,
         "eb" | "ei" | "eib" => 1 << 60,
-        other => {
-            return Err(Diagnostic::new(
-                pos.clone(),
-                ErrorKind::Dropped(format!("unknown size suffix `{other}` in `{text}`")),
-            )
-            .help("use k, kb, m, mb, g, gb, t, tb, p, pb, e or eb; nats-server silently drops this value"))
-        }
+        other => return Err(Diagnostic::new(
+            pos.clone(),
+            ErrorKind::Dropped(format!("unknown size suffix `{other}` in `{text}`")),
+        )
+        .help(
+            "use k, kb, m, mb, g, gb, t, tb, p, pb, e or eb; nats-server silently drops this value",
+        )),
     };
     Ok(number.wrapping_mul(multiplier))
 }
@@ -499,7 +535,9 @@ fn datetime(text: &str, pos: &Pos) -> Result<DateTime> {
     };
     let field = |range: std::ops::Range<usize>| -> Option<u16> {
         let s = text.get(range)?;
-        s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse().ok())?
+        s.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| s.parse().ok())?
     };
     let (Some(year), Some(month), Some(day), Some(hour), Some(minute), Some(second)) = (
         field(0..4),
@@ -618,7 +656,10 @@ fn expected_message(expected: &[Rule], found: &str) -> Option<(String, Option<St
             Some("put each `key = value` on its own line; quote values that contain spaces".into()),
         ));
     }
-    if has(Rule::value) && found.starts_with(|c: char| c == '`') && found[1..].starts_with(|c: char| c.is_ascii_digit() || c == '-') {
+    if has(Rule::value)
+        && found.starts_with('`')
+        && found[1..].starts_with(|c: char| c.is_ascii_digit() || c == '-')
+    {
         return Some((
             format!("malformed number or datetime starting with {found}"),
             Some("numbers are 42, -7, 1.5 or 64kb; datetimes are 2024-01-31T12:00:00Z; quote anything else".into()),

@@ -36,7 +36,11 @@ impl Source {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&s| s <= offset);
         let start = self.line_starts[line - 1];
-        let col = self.text.get(start..offset).map_or(0, |s| s.chars().count()) + 1;
+        let col = self
+            .text
+            .get(start..offset)
+            .map_or(0, |s| s.chars().count())
+            + 1;
         Pos {
             source: Some(self.clone()),
             line: line as u32,

@@ -128,7 +128,11 @@ impl Map {
         };
         let mut map = self;
         for key in parents {
-            let index = match map.entries.iter().position(|e| e.key.eq_ignore_ascii_case(key)) {
+            let index = match map
+                .entries
+                .iter()
+                .position(|e| e.key.eq_ignore_ascii_case(key))
+            {
                 Some(i) if matches!(map.entries[i].value.value, Value::Map(_)) => i,
                 found => {
                     let entry = Entry {

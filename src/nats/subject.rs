@@ -37,7 +37,9 @@ mod tests {
 
     #[test]
     fn filters() {
-        for ok in ["foo", "foo.bar", "foo.*", "foo.>", ">", "*", "*.bar.>", "foo*", "$SYS.x"] {
+        for ok in [
+            "foo", "foo.bar", "foo.*", "foo.>", ">", "*", "*.bar.>", "foo*", "$SYS.x",
+        ] {
             assert!(is_valid_filter(ok), "{ok}");
         }
         for bad in ["", "foo.", ".foo", "foo..bar", "foo.>.bar", "a b", "foo\t"] {

@@ -18,7 +18,11 @@ pub fn summary(plan: &Plan) -> String {
     if let Some(https) = &plan.monitor.https {
         let _ = writeln!(out, "monitor: https://{https}{}", plan.monitor.base_path);
     }
-    let _ = plan.proxies.len();
+    for proxy in &plan.proxies {
+        for line in proxy.summary_lines() {
+            let _ = writeln!(out, "{line}");
+        }
+    }
     out
 }
 
@@ -40,7 +44,13 @@ fn nats_lines(out: &mut String, n: &NatsPlan) {
     );
     let _ = writeln!(out, "  auth: {}", auth_line(&n.auth.client));
     if !n.auth.accounts.list.is_empty() {
-        let names: Vec<&str> = n.auth.accounts.list.iter().map(|a| a.name.as_str()).collect();
+        let names: Vec<&str> = n
+            .auth
+            .accounts
+            .list
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect();
         let _ = writeln!(out, "  accounts: {}", names.join(", "));
     }
     if let Some(c) = &n.cluster {

@@ -37,7 +37,8 @@ pub fn write_test_certs(dir: &Path) {
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca = ca_params.self_signed(&ca_key).expect("ca cert");
     let key = KeyPair::generate().expect("server key");
-    let params = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).expect("params");
+    let params =
+        CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).expect("params");
     let cert = params.signed_by(&key, &ca, &ca_key).expect("server cert");
     std::fs::write(dir.join("ca.pem"), ca.pem()).expect("write ca");
     std::fs::write(dir.join("server.pem"), cert.pem()).expect("write cert");

@@ -47,7 +47,9 @@ pub fn lower_auth(cx: &mut Lowering, top: &mut Block<'_>) -> AuthPlan {
     if let Some(n) = no_auth_user {
         if let Some(name) = cx.ok(n.non_empty()) {
             let known = match &plan.client {
-                ClientAuth::Users(users) => users.iter().any(|u| u.id == UserId::Name(name.clone())),
+                ClientAuth::Users(users) => {
+                    users.iter().any(|u| u.id == UserId::Name(name.clone()))
+                }
                 _ => false,
             };
             if known {
@@ -69,7 +71,12 @@ pub fn lower_auth(cx: &mut Lowering, top: &mut Block<'_>) -> AuthPlan {
 }
 
 /// The `authorization { ... }` block itself.
-fn lower_authorization(cx: &mut Lowering, b: &mut Block<'_>, plan: &mut AuthPlan, has_accounts: bool) {
+fn lower_authorization(
+    cx: &mut Lowering,
+    b: &mut Block<'_>,
+    plan: &mut AuthPlan,
+    has_accounts: bool,
+) {
     let user = b.take(cx, &["user", "username"], Node::non_empty);
     let password = b.take(cx, &["password", "pass"], Node::string);
     let token = b.take(cx, &["token"], Node::non_empty);
@@ -77,16 +84,17 @@ fn lower_authorization(cx: &mut Lowering, b: &mut Block<'_>, plan: &mut AuthPlan
         plan.timeout = t;
     }
     let default_permissions = b
-        .get(cx, &["default_permissions", "default_permission", "permissions"])
+        .get(
+            cx,
+            &["default_permissions", "default_permission", "permissions"],
+        )
         .and_then(|n| permissions(cx, n));
     let users_node = b.get(cx, &["users"]);
-    let users = users_node
-        .and_then(|n| cx.ok(n.list()))
-        .map(|list| {
-            list.iter()
-                .filter_map(|u| user_entry(cx, u, GLOBAL_ACCOUNT))
-                .collect::<Vec<_>>()
-        });
+    let users = users_node.and_then(|n| cx.ok(n.list())).map(|list| {
+        list.iter()
+            .filter_map(|u| user_entry(cx, u, GLOBAL_ACCOUNT))
+            .collect::<Vec<_>>()
+    });
 
     let pos = b.pos.clone();
     let conflict = |cx: &mut Lowering, msg: &str| {
@@ -120,7 +128,11 @@ fn lower_authorization(cx: &mut Lowering, b: &mut Block<'_>, plan: &mut AuthPlan
         (None, None, Some(token)) => ClientAuth::Token(Secret::new(token)),
         (None, None, None) => {
             if password.is_some() {
-                cx.invalid(&pos, "a password without a user", "add `user: NAME` next to the password");
+                cx.invalid(
+                    &pos,
+                    "a password without a user",
+                    "add `user: NAME` next to the password",
+                );
             }
             ClientAuth::None
         }
@@ -185,19 +197,32 @@ fn user_nkey(n: &Node) -> Result<String> {
     let key = n.non_empty()?;
     match nkey::decode_public(&key) {
         Some((nkey::Role::User, _)) => Ok(key),
-        _ => Err(Diagnostic::new(n.pos.clone(), ErrorKind::Invalid("Not a valid public nkey for a user".into()))
-            .help("use the public key (starting with U) that `nk -gen user -pubout` prints")),
+        _ => Err(Diagnostic::new(
+            n.pos.clone(),
+            ErrorKind::Invalid("Not a valid public nkey for a user".into()),
+        )
+        .help("use the public key (starting with U) that `nk -gen user -pubout` prints")),
     }
 }
 
 /// nats-server's connection type names.
 fn connection_types(n: &Node) -> Result<Vec<String>> {
-    const KNOWN: &[&str] = &["STANDARD", "WEBSOCKET", "LEAFNODE", "LEAFNODE_WS", "MQTT", "MQTT_WS"];
+    const KNOWN: &[&str] = &[
+        "STANDARD",
+        "WEBSOCKET",
+        "LEAFNODE",
+        "LEAFNODE_WS",
+        "MQTT",
+        "MQTT_WS",
+    ];
     let types = n.strings()?;
     for t in &types {
         if !KNOWN.contains(&t.to_ascii_uppercase().as_str()) {
-            return Err(Diagnostic::new(n.pos.clone(), ErrorKind::Invalid(format!("unknown connection type `{t}`")))
-                .help(format!("use one of {}", KNOWN.join(", "))));
+            return Err(Diagnostic::new(
+                n.pos.clone(),
+                ErrorKind::Invalid(format!("unknown connection type `{t}`")),
+            )
+            .help(format!("use one of {}", KNOWN.join(", "))));
         }
     }
     Ok(types)
@@ -227,14 +252,20 @@ pub fn permissions(cx: &mut Lowering, node: &Node) -> Option<Permissions> {
 /// queue group after a space (`"foo.> workers"`).
 fn subject_permission(cx: &mut Lowering, node: &Node, queues: bool) -> Option<SubjectPermission> {
     if !matches!(node.value, Value::Map(_)) {
-        return cx.ok(subjects(node, queues)).map(|allow| SubjectPermission {
-            allow,
-            deny: Vec::new(),
-        });
+        return cx
+            .ok(subjects(node, queues))
+            .map(|allow| SubjectPermission {
+                allow,
+                deny: Vec::new(),
+            });
     }
     let mut b = Block::of(cx, node, "a permission")?;
-    let allow = b.take(cx, &["allow"], |n| subjects(n, queues)).unwrap_or_default();
-    let deny = b.take(cx, &["deny"], |n| subjects(n, queues)).unwrap_or_default();
+    let allow = b
+        .take(cx, &["allow"], |n| subjects(n, queues))
+        .unwrap_or_default();
+    let deny = b
+        .take(cx, &["deny"], |n| subjects(n, queues))
+        .unwrap_or_default();
     b.finish(cx);
     Some(SubjectPermission { allow, deny })
 }
@@ -245,9 +276,8 @@ fn subjects(node: &Node, queues: bool) -> Result<Vec<String>> {
         let mut parts = s.split_whitespace();
         let subj = parts.next().unwrap_or_default();
         let queue = parts.next();
-        let ok = subject::is_valid_filter(subj)
-            && parts.next().is_none()
-            && (queue.is_none() || queues);
+        let ok =
+            subject::is_valid_filter(subj) && parts.next().is_none() && (queue.is_none() || queues);
         if !ok {
             let help = if queues {
                 "write a subject such as \"orders.*\" or \"orders.> workers\" (subject and queue group)"
@@ -276,10 +306,16 @@ fn response_permission(cx: &mut Lowering, node: &Node) -> Option<Option<Response
         Value::Map(_) => {
             let mut b = Block::of(cx, node, "allow_responses")?;
             let max = b
-                .take(cx, &["max", "max_msgs", "max_messages", "max_responses"], |n| n.int_in(0, i64::MAX))
+                .take(
+                    cx,
+                    &["max", "max_msgs", "max_messages", "max_responses"],
+                    |n| n.int_in(0, i64::MAX),
+                )
                 .unwrap_or(1);
             let expires = b
-                .take(cx, &["expires", "expiration", "ttl"], |n| n.duration(BareNumber::Rejected))
+                .take(cx, &["expires", "expiration", "ttl"], |n| {
+                    n.duration(BareNumber::Rejected)
+                })
                 .unwrap_or(Duration::ZERO);
             b.finish(cx);
             Some(Some(ResponsePermission { max, expires }))
@@ -287,7 +323,10 @@ fn response_permission(cx: &mut Lowering, node: &Node) -> Option<Option<Response
         _ => {
             cx.invalid(
                 &node.pos,
-                format!("expected true, false or {{max, expires}}, got {}", node.value.kind()),
+                format!(
+                    "expected true, false or {{max, expires}}, got {}",
+                    node.value.kind()
+                ),
                 "write allow_responses: true or allow_responses: { max: 5, expires: \"1m\" }",
             );
             None
@@ -306,7 +345,11 @@ fn lower_accounts(cx: &mut Lowering, node: &Node) -> (Accounts, Vec<User>) {
     for entry in map.iter() {
         let name = entry.key.clone();
         if name == GLOBAL_ACCOUNT {
-            cx.invalid(&entry.key_pos, "`$G` is the implicit global account", "pick another account name");
+            cx.invalid(
+                &entry.key_pos,
+                "`$G` is the implicit global account",
+                "pick another account name",
+            );
             continue;
         }
         let Some(mut b) = Block::of(cx, &entry.value, "an account") else {
@@ -332,8 +375,14 @@ fn lower_accounts(cx: &mut Lowering, node: &Node) -> (Accounts, Vec<User>) {
             .and_then(|n| cx.ok(n.list()))
             .map(|l| l.iter().filter_map(|i| import(cx, i)).collect())
             .unwrap_or_default();
-        if let Some(perms) = b.get(cx, &["default_permissions"]).and_then(|n| permissions(cx, n)) {
-            for u in users.iter_mut().filter(|u| u.account == name && u.permissions.is_none()) {
+        if let Some(perms) = b
+            .get(cx, &["default_permissions"])
+            .and_then(|n| permissions(cx, n))
+        {
+            for u in users
+                .iter_mut()
+                .filter(|u| u.account == name && u.permissions.is_none())
+            {
                 u.permissions = Some(perms.clone());
             }
         }
@@ -432,8 +481,11 @@ fn import(cx: &mut Lowering, node: &Node) -> Option<Import> {
 fn filter_subject(n: &Node) -> Result<String> {
     let s = n.non_empty()?;
     if !subject::is_valid_filter(&s) {
-        return Err(Diagnostic::new(n.pos.clone(), ErrorKind::Invalid(format!("invalid subject `{s}`")))
-            .help("tokens are separated by `.`, cannot be empty, and `>` must be last"));
+        return Err(Diagnostic::new(
+            n.pos.clone(),
+            ErrorKind::Invalid(format!("invalid subject `{s}`")),
+        )
+        .help("tokens are separated by `.`, cannot be empty, and `>` must be last"));
     }
     Ok(s)
 }
@@ -443,10 +495,16 @@ fn check_imports(cx: &mut Lowering, accounts: &Accounts, map: &crate::config::tr
     for acc in &accounts.list {
         for imp in &acc.imports {
             if !accounts.list.iter().any(|a| a.name == imp.account) {
-                let pos = map.get(&acc.name).map(|n| n.pos.clone()).unwrap_or_default();
+                let pos = map
+                    .get(&acc.name)
+                    .map(|n| n.pos.clone())
+                    .unwrap_or_default();
                 cx.invalid(
                     &pos,
-                    format!("account `{}` imports from unknown account `{}`", acc.name, imp.account),
+                    format!(
+                        "account `{}` imports from unknown account `{}`",
+                        acc.name, imp.account
+                    ),
                     "declare that account under `accounts`, or fix the name",
                 );
             }
@@ -462,7 +520,11 @@ fn check_unique_users(cx: &mut Lowering, users: &[User], at: Option<&Node>) {
                 UserId::Name(n) | UserId::Nkey(n) => n.clone(),
             };
             let pos = at.map(|n| n.pos.clone()).unwrap_or_default();
-            cx.invalid(&pos, format!("user `{who}` is defined twice"), "give each user a unique name");
+            cx.invalid(
+                &pos,
+                format!("user `{who}` is defined twice"),
+                "give each user a unique name",
+            );
         }
     }
 }

@@ -36,9 +36,16 @@ pub fn lower_cluster(cx: &mut Lowering, node: &Node) -> Option<ClusterPlan> {
         .get(cx, &["authorization"])
         .and_then(|n| route_auth(cx, n));
     let routes = b
-        .take(cx, &["routes"], |n| n.strings()?.iter().map(|u| route_url(n, u)).collect::<Result<Vec<_>>>())
+        .take(cx, &["routes"], |n| {
+            n.strings()?
+                .iter()
+                .map(|u| route_url(n, u))
+                .collect::<Result<Vec<_>>>()
+        })
         .unwrap_or_default();
-    let tls = b.get(cx, &["tls"]).and_then(|n| tls::lower(cx, n, "cluster.tls"));
+    let tls = b
+        .get(cx, &["tls"])
+        .and_then(|n| tls::lower(cx, n, "cluster.tls"));
     let plan = ClusterPlan {
         name,
         listen,
@@ -62,8 +69,11 @@ pub fn lower_cluster(cx: &mut Lowering, node: &Node) -> Option<ClusterPlan> {
 fn cluster_name(n: &Node) -> Result<String> {
     let name = n.non_empty()?;
     if name.contains(char::is_whitespace) {
-        return Err(Diagnostic::new(n.pos.clone(), ErrorKind::Invalid("cluster name cannot contain spaces".into()))
-            .help("use dashes or underscores"));
+        return Err(Diagnostic::new(
+            n.pos.clone(),
+            ErrorKind::Invalid("cluster name cannot contain spaces".into()),
+        )
+        .help("use dashes or underscores"));
     }
     Ok(name)
 }
@@ -76,7 +86,10 @@ fn route_auth(cx: &mut Lowering, node: &Node) -> Option<RouteAuth> {
     let timeout = b
         .take(cx, &["timeout"], Node::seconds)
         .unwrap_or(defaults::AUTH_TIMEOUT);
-    b.unsupported(&[("token", "token authentication for routes"), ("users", "multiple route users")]);
+    b.unsupported(&[
+        ("token", "token authentication for routes"),
+        ("users", "multiple route users"),
+    ]);
     let pos = b.pos.clone();
     b.finish(cx);
     match user {
@@ -86,7 +99,11 @@ fn route_auth(cx: &mut Lowering, node: &Node) -> Option<RouteAuth> {
             timeout,
         }),
         None => {
-            cx.invalid(&pos, "cluster authorization needs a user", "add `user: NAME` and `password: SECRET`");
+            cx.invalid(
+                &pos,
+                "cluster authorization needs a user",
+                "add `user: NAME` and `password: SECRET`",
+            );
             None
         }
     }
@@ -108,7 +125,9 @@ fn route_url(node: &Node, text: &str) -> Result<RouteUrl> {
         .ok_or_else(|| bad(format!("route `{text}` has no host")))?
         .trim_matches(['[', ']'])
         .to_owned();
-    let port = url.port().ok_or_else(|| bad(format!("route `{text}` has no port")))?;
+    let port = url
+        .port()
+        .ok_or_else(|| bad(format!("route `{text}` has no port")))?;
     let user = (!url.username().is_empty()).then(|| url.username().to_owned());
     let password = url.password().map(str::to_owned);
     let mut display = url.clone();
@@ -145,23 +164,36 @@ pub fn lower_websocket(cx: &mut Lowering, node: &Node) -> Option<WebsocketPlan> 
         listen.port = port;
     }
     let no_tls = b.take(cx, &["no_tls"], Node::bool).unwrap_or(false);
-    let tls = b.get(cx, &["tls"]).and_then(|n| tls::lower(cx, n, "websocket.tls"));
+    let tls = b
+        .get(cx, &["tls"])
+        .and_then(|n| tls::lower(cx, n, "websocket.tls"));
     let plan = WebsocketPlan {
         listen,
         advertise: b.take(cx, &["advertise"], Node::non_empty),
         no_tls,
         tls,
-        compression: b.take(cx, &["compression", "compress"], Node::bool).unwrap_or(false),
+        compression: b
+            .take(cx, &["compression", "compress"], Node::bool)
+            .unwrap_or(false),
         same_origin: b.take(cx, &["same_origin"], Node::bool).unwrap_or(false),
         allowed_origins: b
             .take(
                 cx,
-                &["allowed_origins", "allowed_origin", "allow_origins", "allow_origin", "origins", "origin"],
+                &[
+                    "allowed_origins",
+                    "allowed_origin",
+                    "allow_origins",
+                    "allow_origin",
+                    "origins",
+                    "origin",
+                ],
                 Node::strings,
             )
             .unwrap_or_default(),
         handshake_timeout: b
-            .take(cx, &["handshake_timeout"], |n| n.duration(BareNumber::Seconds))
+            .take(cx, &["handshake_timeout"], |n| {
+                n.duration(BareNumber::Seconds)
+            })
             .unwrap_or(Duration::from_secs(2)),
         no_auth_user: b.take(cx, &["no_auth_user"], Node::non_empty),
     };

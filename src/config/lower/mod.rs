@@ -86,7 +86,8 @@ impl<'t> Block<'t> {
 
     /// Reads a node as a block, reporting a type error otherwise.
     pub fn of(cx: &mut Lowering, node: &'t Node, what: &'static str) -> Option<Self> {
-        cx.ok(node.map()).map(|m| Block::new(m, node.pos.clone(), what))
+        cx.ok(node.map())
+            .map(|m| Block::new(m, node.pos.clone(), what))
     }
 
     /// The value of a key under any of its names (case-insensitive). Setting
@@ -110,7 +111,7 @@ impl<'t> Block<'t> {
                             entry.key, self.what
                         )),
                     )
-                    .help("keep one of them; nats-server would pick one at random"),
+                    .help("keep one of them: both spellings set the same option"),
                 ),
             }
         }
@@ -149,7 +150,10 @@ impl<'t> Block<'t> {
                             what: (*what).to_string(),
                         },
                     )
-                    .help(format!("remove `{}`; edge serves core NATS only", entry.key)),
+                    .help(format!(
+                        "remove `{}`; edge serves core NATS only",
+                        entry.key
+                    )),
                 );
                 continue;
             }

@@ -12,8 +12,18 @@ use std::time::Duration;
 /// Keys whose presence turns the NATS listener on in a file with `proxy`
 /// blocks (spec: "NATS listens when the file asks for it").
 const NATS_LISTENER_KEYS: &[&str] = &[
-    "listen", "host", "net", "port", "cluster", "websocket", "ws", "http", "http_port",
-    "monitor_port", "https", "https_port",
+    "listen",
+    "host",
+    "net",
+    "port",
+    "cluster",
+    "websocket",
+    "ws",
+    "http",
+    "http_port",
+    "monitor_port",
+    "https",
+    "https_port",
 ];
 
 /// nats-server keys edge does not implement, rejected by name.
@@ -65,9 +75,11 @@ pub fn lower_top(cx: &mut Lowering, tree: &Map) -> Plan {
         .map(|n| proxy::lower_proxies(cx, n))
         .unwrap_or_default();
     let nats_wanted = proxy_node.is_none()
-        || tree
-            .iter()
-            .any(|e| NATS_LISTENER_KEYS.iter().any(|k| e.key.eq_ignore_ascii_case(k)));
+        || tree.iter().any(|e| {
+            NATS_LISTENER_KEYS
+                .iter()
+                .any(|k| e.key.eq_ignore_ascii_case(k))
+        });
 
     let log = lower_log(cx, &mut top);
     let monitor = lower_monitor(cx, &mut top);
@@ -76,11 +88,14 @@ pub fn lower_top(cx: &mut Lowering, tree: &Map) -> Plan {
         ports_file_dir: top.take(cx, &["ports_file_dir"], Node::non_empty),
     };
     let lame_duck = lower_lame_duck(cx, &mut top);
-    let nats = lower_nats(cx, &mut top);
+    let nats = lower_nats(cx, &mut top).filter(|_| nats_wanted);
     top.finish(cx);
+    if let Some(node) = proxy_node {
+        check_proxy_ports(cx, &node.pos, nats.as_ref(), &monitor, &proxies);
+    }
 
     Plan {
-        nats: nats.filter(|_| nats_wanted),
+        nats,
         monitor,
         log,
         files,
@@ -104,10 +119,14 @@ fn lower_nats(cx: &mut Lowering, top: &mut Block<'_>) -> Option<NatsPlan> {
         listen.port = port;
     }
     let limits = lower_limits(cx, top);
-    let no_header_support = top.take(cx, &["no_header_support"], Node::bool).unwrap_or(false);
+    let no_header_support = top
+        .take(cx, &["no_header_support"], Node::bool)
+        .unwrap_or(false);
     let auth = auth::lower_auth(cx, top);
     let tls = top.get(cx, &["tls"]).and_then(|n| tls::lower(cx, n, "tls"));
-    let cluster = top.get(cx, &["cluster"]).and_then(|n| cluster::lower_cluster(cx, n));
+    let cluster = top
+        .get(cx, &["cluster"])
+        .and_then(|n| cluster::lower_cluster(cx, n));
     let websocket = top
         .get(cx, &["websocket", "ws"])
         .and_then(|n| cluster::lower_websocket(cx, n));
@@ -118,7 +137,11 @@ fn lower_nats(cx: &mut Lowering, top: &mut Block<'_>) -> Option<NatsPlan> {
         limits,
         headers: !no_header_support,
         disable_sublist_cache: top
-            .take(cx, &["disable_sublist_cache", "no_sublist_cache"], Node::bool)
+            .take(
+                cx,
+                &["disable_sublist_cache", "no_sublist_cache"],
+                Node::bool,
+            )
             .unwrap_or(false),
         auth,
         tls,
@@ -151,7 +174,9 @@ fn lower_limits(cx: &mut Lowering, top: &mut Block<'_>) -> Limits {
     let max_i32 = i32::MAX;
     let limits = Limits {
         max_connections: top
-            .take(cx, &["max_connections", "max_conn"], |n| n.i32_in(0, max_i32))
+            .take(cx, &["max_connections", "max_conn"], |n| {
+                n.i32_in(0, max_i32)
+            })
             .unwrap_or(d.max_connections),
         max_control_line: top
             .take(cx, &["max_control_line"], |n| n.i32_in(1, max_i32))
@@ -163,7 +188,9 @@ fn lower_limits(cx: &mut Lowering, top: &mut Block<'_>) -> Limits {
             .take(cx, &["max_pending"], |n| n.int_in(1, i64::MAX))
             .unwrap_or(d.max_pending),
         max_subscriptions: top
-            .take(cx, &["max_subscriptions", "max_subs"], |n| n.i32_in(0, max_i32))
+            .take(cx, &["max_subscriptions", "max_subs"], |n| {
+                n.i32_in(0, max_i32)
+            })
             .unwrap_or(d.max_subscriptions),
         ping_interval: top
             .take(cx, &["ping_interval"], |n| positive(n, BareNumber::Seconds))
@@ -172,7 +199,9 @@ fn lower_limits(cx: &mut Lowering, top: &mut Block<'_>) -> Limits {
             .take(cx, &["ping_max"], |n| n.i32_in(0, max_i32))
             .unwrap_or(d.ping_max),
         write_deadline: top
-            .take(cx, &["write_deadline"], |n| positive(n, BareNumber::Seconds))
+            .take(cx, &["write_deadline"], |n| {
+                positive(n, BareNumber::Seconds)
+            })
             .unwrap_or(d.write_deadline),
     };
     if i64::from(limits.max_payload) > limits.max_pending {
@@ -204,11 +233,15 @@ fn lower_log(cx: &mut Lowering, top: &mut Block<'_>) -> LogPlan {
     LogPlan {
         debug: top.take(cx, &["debug"], Node::bool).unwrap_or(false),
         trace: top.take(cx, &["trace"], Node::bool).unwrap_or(false),
-        trace_verbose: top.take(cx, &["trace_verbose"], Node::bool).unwrap_or(false),
+        trace_verbose: top
+            .take(cx, &["trace_verbose"], Node::bool)
+            .unwrap_or(false),
         logtime: top.take(cx, &["logtime"], Node::bool).unwrap_or(true),
         file: top.take(cx, &["log_file", "logfile"], Node::non_empty),
         file_size_limit: top
-            .take(cx, &["log_size_limit", "logfile_size_limit"], |n| n.int_in(0, i64::MAX))
+            .take(cx, &["log_size_limit", "logfile_size_limit"], |n| {
+                n.int_in(0, i64::MAX)
+            })
             .unwrap_or(0),
         syslog: top.take(cx, &["syslog"], Node::bool).unwrap_or(false),
         remote_syslog: top.take(cx, &["remote_syslog"], remote_syslog),
@@ -236,7 +269,9 @@ fn lower_monitor(cx: &mut Lowering, top: &mut Block<'_>) -> MonitorPlan {
     let http = top.take(cx, &["http", "http_port", "monitor_port"], |n| {
         n.host_port(defaults::HOST)
     });
-    let https = top.take(cx, &["https", "https_port"], |n| n.host_port(defaults::HOST));
+    let https = top.take(cx, &["https", "https_port"], |n| {
+        n.host_port(defaults::HOST)
+    });
     let base_path = top
         .take(cx, &["http_base_path"], Node::string)
         .unwrap_or_default();
@@ -289,4 +324,48 @@ fn lower_lame_duck(cx: &mut Lowering, top: &mut Block<'_>) -> LameDuck {
         duration,
         grace_period,
     }
+}
+
+/// Two listeners on one port fail at bind time; say so at `edge check`.
+/// Proxy listeners are checked against every NATS-side listener.
+fn check_proxy_ports(
+    cx: &mut Lowering,
+    at: &Pos,
+    nats: Option<&NatsPlan>,
+    monitor: &MonitorPlan,
+    proxies: &[crate::plan::ProxyPlan],
+) {
+    let mut others: Vec<(&str, &HostPort)> = Vec::new();
+    if let Some(n) = nats {
+        others.push(("the NATS client listener", &n.listen));
+        if let Some(c) = &n.cluster {
+            others.push(("the cluster listener", &c.listen));
+        }
+        if let Some(w) = &n.websocket {
+            others.push(("the NATS websocket listener", &w.listen));
+        }
+    }
+    if let Some(h) = &monitor.http {
+        others.push(("http monitoring", h));
+    }
+    if let Some(h) = &monitor.https {
+        others.push(("https monitoring", h));
+    }
+    for p in proxies {
+        if let Some((what, hp)) = others.iter().find(|(_, hp)| clash(hp, &p.listen)) {
+            cx.invalid(
+                at,
+                format!(
+                    "proxy listener {} uses the same port as {what} ({hp})",
+                    p.listen
+                ),
+                "give the proxy its own port",
+            );
+        }
+    }
+}
+
+fn clash(a: &HostPort, b: &HostPort) -> bool {
+    let any = |h: &str| h.is_empty() || h == "0.0.0.0" || h == "::";
+    a.port != 0 && a.port == b.port && (a.host == b.host || any(&a.host) || any(&b.host))
 }

@@ -18,8 +18,6 @@ use crate::plan::proxy::{
     ProxyOptions, Rewrite, Route, Scheme, Target,
 };
 use crate::plan::{HostPort, ProxyPlan};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::CertificateDer;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -756,23 +754,7 @@ fn agent(cx: &mut Lowering, node: &Node) -> Option<Agent> {
 
 /// A PEM file of trust roots for upstream certificates.
 fn ca_file(node: &Node) -> Result<PathBuf> {
-    let path = PathBuf::from(node.non_empty()?);
-    let fail = |why: String| {
-        invalid(
-            &node.pos,
-            why,
-            "point to a PEM file of CA certificates; paths are relative to the directory edge runs in",
-        )
-    };
-    let bytes =
-        std::fs::read(&path).map_err(|e| fail(format!("cannot read `{}`: {e}", path.display())))?;
-    if !CertificateDer::pem_slice_iter(&bytes).any(|c| c.is_ok()) {
-        return Err(fail(format!(
-            "`{}` holds no PEM certificate",
-            path.display()
-        )));
-    }
-    Ok(path)
+    tls::pem_file(node, tls::Pem::Certificates)
 }
 
 fn ip(node: &Node) -> Result<IpAddr> {

@@ -15,15 +15,42 @@ use std::path::PathBuf;
 const CIPHER_SUITES: &[(&str, &str)] = &[
     ("TLS_AES_128_GCM_SHA256", "TLS13_AES_128_GCM_SHA256"),
     ("TLS_AES_256_GCM_SHA384", "TLS13_AES_256_GCM_SHA384"),
-    ("TLS_CHACHA20_POLY1305_SHA256", "TLS13_CHACHA20_POLY1305_SHA256"),
-    ("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"),
-    ("TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"),
-    ("TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"),
-    ("TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"),
-    ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"),
-    ("TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"),
-    ("TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"),
-    ("TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"),
+    (
+        "TLS_CHACHA20_POLY1305_SHA256",
+        "TLS13_CHACHA20_POLY1305_SHA256",
+    ),
+    (
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    ),
+    (
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    ),
+    (
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305",
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    ),
+    (
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305",
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+    ),
 ];
 
 /// Go curve names nats-server accepts, mapped to rustls key-exchange groups.
@@ -39,9 +66,9 @@ pub fn lower(cx: &mut Lowering, node: &Node, what: &'static str) -> Option<TlsPl
     let mut b = Block::of(cx, node, what)?;
     let cert_node = b.get(cx, &["cert_file"]);
     let key_node = b.get(cx, &["key_file"]);
-    let cert = cert_node.and_then(|n| cx.ok(pem_file(n)));
-    let key = key_node.and_then(|n| cx.ok(pem_file(n)));
-    let ca = b.take(cx, &["ca_file"], pem_file);
+    let cert = cert_node.and_then(|n| cx.ok(pem_file(n, Pem::Certificates)));
+    let key = key_node.and_then(|n| cx.ok(pem_file(n, Pem::PrivateKey)));
+    let ca = b.take(cx, &["ca_file"], |n| pem_file(n, Pem::Certificates));
     let verify = b.take(cx, &["verify"], Node::bool).unwrap_or(false);
     let verify_and_map = b.take(cx, &["verify_and_map"], Node::bool).unwrap_or(false);
     let insecure = b.take(cx, &["insecure"], Node::bool).unwrap_or(false);
@@ -60,14 +87,20 @@ pub fn lower(cx: &mut Lowering, node: &Node, what: &'static str) -> Option<TlsPl
         let v = n.string()?;
         match v.as_str() {
             "1.2" | "1.3" => Ok(v),
-            _ => Err(Diagnostic::new(n.pos.clone(), ErrorKind::Invalid(format!("TLS version `{v}` is not supported")))
-                .help("use \"1.2\" or \"1.3\" (rustls speaks nothing older)")),
+            _ => Err(Diagnostic::new(
+                n.pos.clone(),
+                ErrorKind::Invalid(format!("TLS version `{v}` is not supported")),
+            )
+            .help("use \"1.2\" or \"1.3\" (rustls speaks nothing older)")),
         }
     });
     b.unsupported(&[
         ("ocsp_peer", "OCSP peer checking"),
         ("pinned_certs", "certificate pinning"),
-        ("verify_cert_and_check_known_urls", "URL-checked certificates"),
+        (
+            "verify_cert_and_check_known_urls",
+            "URL-checked certificates",
+        ),
         ("connection_rate_limit", "TLS connection rate limiting"),
         ("cert_store", "the Windows certificate store"),
         ("cert_match", "the Windows certificate store"),
@@ -100,18 +133,35 @@ pub fn lower(cx: &mut Lowering, node: &Node, what: &'static str) -> Option<TlsPl
     })
 }
 
-/// A file that must exist and hold PEM data of the kind its key names.
-fn pem_file(node: &Node) -> Result<PathBuf, Diagnostic> {
+/// What a PEM file must contain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pem {
+    /// One or more certificates (`cert_file`, `ca_file`).
+    Certificates,
+    /// A private key (`key_file`).
+    PrivateKey,
+}
+
+/// A file that must exist and hold PEM data of the kind its key names, so
+/// swapped or empty files fail `edge check` instead of the first handshake.
+pub fn pem_file(node: &Node, kind: Pem) -> Result<PathBuf, Diagnostic> {
     let path = PathBuf::from(node.non_empty()?);
     let fail = |why: String| {
         Diagnostic::new(node.pos.clone(), ErrorKind::Invalid(why))
             .help("point to a PEM file; paths are relative to the directory edge runs in, as in nats-server")
     };
-    let bytes = std::fs::read(&path).map_err(|e| fail(format!("cannot read `{}`: {e}", path.display())))?;
-    let has_cert = CertificateDer::pem_slice_iter(&bytes).any(|c| c.is_ok());
-    let has_key = PrivateKeyDer::from_pem_slice(&bytes).is_ok();
-    if !has_cert && !has_key {
-        return Err(fail(format!("`{}` holds no PEM certificate or private key", path.display())));
+    let bytes =
+        std::fs::read(&path).map_err(|e| fail(format!("cannot read `{}`: {e}", path.display())))?;
+    let found = match kind {
+        Pem::Certificates => CertificateDer::pem_slice_iter(&bytes).any(|c| c.is_ok()),
+        Pem::PrivateKey => PrivateKeyDer::from_pem_slice(&bytes).is_ok(),
+    };
+    if !found {
+        let what = match kind {
+            Pem::Certificates => "PEM certificate",
+            Pem::PrivateKey => "PEM private key",
+        };
+        return Err(fail(format!("`{}` holds no {what}", path.display())));
     }
     Ok(path)
 }
@@ -125,11 +175,14 @@ fn names_from(node: &Node, table: &[(&str, &str)], what: &str) -> Result<Vec<Str
                 .find(|(go, _)| go.eq_ignore_ascii_case(&name))
                 .map(|(_, ours)| (*ours).to_string())
                 .ok_or_else(|| {
-                    Diagnostic::new(node.pos.clone(), ErrorKind::Invalid(format!("{what} `{name}` is not supported")))
-                        .help(format!(
-                            "supported: {}",
-                            table.iter().map(|(g, _)| *g).collect::<Vec<_>>().join(", ")
-                        ))
+                    Diagnostic::new(
+                        node.pos.clone(),
+                        ErrorKind::Invalid(format!("{what} `{name}` is not supported")),
+                    )
+                    .help(format!(
+                        "supported: {}",
+                        table.iter().map(|(g, _)| *g).collect::<Vec<_>>().join(", ")
+                    ))
                 })
         })
         .collect()
@@ -138,15 +191,20 @@ fn names_from(node: &Node, table: &[(&str, &str)], what: &str) -> Result<Vec<Str
 fn curves(node: &Node) -> Result<Vec<String>, Diagnostic> {
     node.strings()?
         .into_iter()
-        .map(|name| match CURVES.iter().find(|(go, _)| go.eq_ignore_ascii_case(&name)) {
-            Some((_, Some(ours))) => Ok((*ours).to_string()),
-            Some((go, None)) => Err(Diagnostic::new(
-                node.pos.clone(),
-                ErrorKind::Invalid(format!("curve `{go}` is not available in rustls")),
-            )
-            .help("use X25519, CurveP256 or CurveP384")),
-            None => Err(Diagnostic::new(node.pos.clone(), ErrorKind::Invalid(format!("unknown curve `{name}`")))
+        .map(
+            |name| match CURVES.iter().find(|(go, _)| go.eq_ignore_ascii_case(&name)) {
+                Some((_, Some(ours))) => Ok((*ours).to_string()),
+                Some((go, None)) => Err(Diagnostic::new(
+                    node.pos.clone(),
+                    ErrorKind::Invalid(format!("curve `{go}` is not available in rustls")),
+                )
                 .help("use X25519, CurveP256 or CurveP384")),
-        })
+                None => Err(Diagnostic::new(
+                    node.pos.clone(),
+                    ErrorKind::Invalid(format!("unknown curve `{name}`")),
+                )
+                .help("use X25519, CurveP256 or CurveP384")),
+            },
+        )
         .collect()
 }

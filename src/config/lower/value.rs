@@ -30,8 +30,11 @@ impl Node {
     pub fn str(&self) -> Result<&str> {
         match &self.value {
             Value::Str(bytes) => std::str::from_utf8(bytes).map_err(|_| {
-                Diagnostic::new(self.pos.clone(), ErrorKind::Invalid("string is not valid UTF-8".into()))
-                    .help("remove the \\x escapes that produce invalid UTF-8")
+                Diagnostic::new(
+                    self.pos.clone(),
+                    ErrorKind::Invalid("string is not valid UTF-8".into()),
+                )
+                .help("remove the \\x escapes that produce invalid UTF-8")
             }),
             _ => Err(self.wrong_type("a string", "quote the value: \"...\"")),
         }
@@ -46,7 +49,10 @@ impl Node {
     pub fn non_empty(&self) -> Result<String> {
         let s = self.string()?;
         if s.is_empty() {
-            return Err(Diagnostic::new(self.pos.clone(), ErrorKind::Invalid("must not be empty".into())));
+            return Err(Diagnostic::new(
+                self.pos.clone(),
+                ErrorKind::Invalid("must not be empty".into()),
+            ));
         }
         Ok(s)
     }
@@ -55,7 +61,10 @@ impl Node {
     pub fn int(&self) -> Result<i64> {
         match self.value {
             Value::Int(i) => Ok(i),
-            _ => Err(self.wrong_type("an integer", "write a number without quotes, e.g. 1024 or 1mb")),
+            _ => Err(self.wrong_type(
+                "an integer",
+                "write a number without quotes, e.g. 1024 or 1mb",
+            )),
         }
     }
 
@@ -106,7 +115,10 @@ impl Node {
         match &self.value {
             Value::Array(items) => items.iter().map(Node::string).collect(),
             Value::Str(_) => Ok(vec![self.string()?]),
-            _ => Err(self.wrong_type("a string or a list of strings", "write \"a\" or [\"a\", \"b\"]")),
+            _ => Err(self.wrong_type(
+                "a string or a list of strings",
+                "write \"a\" or [\"a\", \"b\"]",
+            )),
         }
     }
 
@@ -137,7 +149,9 @@ impl Node {
             Value::Int(i) => i as f64,
             Value::Float(f) => f,
             Value::Str(_) => return self.duration(BareNumber::Seconds),
-            _ => return Err(self.wrong_type("a number of seconds", "write e.g. 2 or 0.5 or \"2s\"")),
+            _ => {
+                return Err(self.wrong_type("a number of seconds", "write e.g. 2 or 0.5 or \"2s\""))
+            }
         };
         if !(0.0..=1e9).contains(&secs) {
             return Err(Diagnostic::new(
@@ -180,7 +194,9 @@ pub fn parse_host_port(text: &str, default_host: &str) -> std::result::Result<Ho
         (h, p)
     } else if let Some((h, p)) = text.rsplit_once(':') {
         if h.contains(':') {
-            return Err(format!("`{text}`: write IPv6 addresses in brackets, [::1]:4222"));
+            return Err(format!(
+                "`{text}`: write IPv6 addresses in brackets, [::1]:4222"
+            ));
         }
         (h, p)
     } else if text.bytes().all(|b| b.is_ascii_digit()) && !text.is_empty() {
