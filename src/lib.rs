@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! edge: a NATS server and an HTTP/WebSocket reverse proxy driven by one
 //! declarative config file.
 //!

@@ -13,7 +13,12 @@ pub enum ErrorKind {
     Syntax(String),
     /// The file (or an included file) could not be read.
     #[error("cannot read {path}: {reason}")]
-    Read { path: String, reason: String },
+    Read {
+        /// The path as resolved.
+        path: String,
+        /// What the OS said.
+        reason: String,
+    },
     /// An include that leads back to a file being included.
     #[error("include cycle: {0}")]
     IncludeCycle(String),
@@ -29,10 +34,18 @@ pub enum ErrorKind {
     Dropped(String),
     /// A key edge does not know.
     #[error("unknown key `{key}`")]
-    UnknownKey { key: String },
+    UnknownKey {
+        /// The key as written.
+        key: String,
+    },
     /// A nats-server feature edge does not implement.
     #[error("`{key}` is not supported by edge: {what}")]
-    Unsupported { key: String, what: String },
+    Unsupported {
+        /// The key as nats-server names it.
+        key: String,
+        /// The feature it configures.
+        what: String,
+    },
     /// A value of the wrong type or out of range.
     #[error("{0}")]
     Invalid(String),

@@ -52,11 +52,17 @@ impl Value {
 /// A UTC datetime, as `YYYY-MM-DDTHH:MM:SSZ` writes it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DateTime {
+    /// 0000-9999.
     pub year: u16,
+    /// 1-12.
     pub month: u8,
+    /// 1-31, valid for the month and year.
     pub day: u8,
+    /// 0-23.
     pub hour: u8,
+    /// 0-59.
     pub minute: u8,
+    /// 0-59 (Go's time.Parse refuses leap seconds, so does edge).
     pub second: u8,
 }
 

@@ -6,7 +6,7 @@ use crate::config::error::{Diagnostic, ErrorKind};
 use crate::config::tree::Node;
 use crate::plan::cluster::{RouteAuth, RouteUrl};
 use crate::plan::nats::defaults;
-use crate::plan::{ClusterPlan, HostPort, Secret, WebsocketPlan};
+use crate::plan::{ClusterPlan, Secret, WebsocketPlan};
 use std::time::Duration;
 
 type Result<T> = std::result::Result<T, Diagnostic>;
@@ -19,18 +19,7 @@ pub fn lower_cluster(cx: &mut Lowering, node: &Node) -> Option<ClusterPlan> {
         ("accounts", "per-account routes (nats-server 2.10+)"),
         ("compression", "route compression (nats-server 2.10+)"),
     ]);
-    let mut listen = b
-        .take(cx, &["listen"], |n| n.host_port(defaults::HOST))
-        .unwrap_or(HostPort {
-            host: defaults::HOST.into(),
-            port: 0,
-        });
-    if let Some(host) = b.take(cx, &["host", "net"], Node::non_empty) {
-        listen.host = host;
-    }
-    if let Some(port) = b.take(cx, &["port"], Node::port) {
-        listen.port = port;
-    }
+    let listen = b.listen_address(cx, 0);
     let name = b.take(cx, &["name"], cluster_name);
     let auth = b
         .get(cx, &["authorization"])
@@ -151,18 +140,7 @@ pub fn lower_websocket(cx: &mut Lowering, node: &Node) -> Option<WebsocketPlan> 
         ("authorization", "a separate websocket authorization block"),
         ("authentication", "a separate websocket authorization block"),
     ]);
-    let mut listen = b
-        .take(cx, &["listen"], |n| n.host_port(defaults::HOST))
-        .unwrap_or(HostPort {
-            host: defaults::HOST.into(),
-            port: 0,
-        });
-    if let Some(host) = b.take(cx, &["host", "net"], Node::non_empty) {
-        listen.host = host;
-    }
-    if let Some(port) = b.take(cx, &["port"], Node::port) {
-        listen.port = port;
-    }
+    let listen = b.listen_address(cx, 0);
     let no_tls = b.take(cx, &["no_tls"], Node::bool).unwrap_or(false);
     let tls = b
         .get(cx, &["tls"])

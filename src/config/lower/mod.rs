@@ -181,6 +181,31 @@ impl<'t> Block<'t> {
     }
 }
 
+impl Block<'_> {
+    /// A listener address the nats-server way: `listen` ("host:port" or a
+    /// port), then `host`/`net` and `port`, which override its parts.
+    pub fn listen_address(
+        &mut self,
+        cx: &mut Lowering,
+        default_port: u16,
+    ) -> crate::plan::HostPort {
+        let default_host = crate::plan::nats::defaults::HOST;
+        let mut listen = self
+            .take(cx, &["listen"], |n| n.host_port(default_host))
+            .unwrap_or(crate::plan::HostPort {
+                host: default_host.into(),
+                port: default_port,
+            });
+        if let Some(host) = self.take(cx, &["host", "net"], Node::non_empty) {
+            listen.host = host;
+        }
+        if let Some(port) = self.take(cx, &["port"], Node::port) {
+            listen.port = port;
+        }
+        listen
+    }
+}
+
 /// The known key closest to a misspelled one, if any is close enough.
 fn closest(key: &str, known: &[&'static str]) -> Option<&'static str> {
     known

@@ -106,18 +106,7 @@ pub fn lower_top(cx: &mut Lowering, tree: &Map) -> Plan {
 
 /// The client listener, limits and the blocks under the NATS server.
 fn lower_nats(cx: &mut Lowering, top: &mut Block<'_>) -> Option<NatsPlan> {
-    let mut listen = top
-        .take(cx, &["listen"], |n| n.host_port(defaults::HOST))
-        .unwrap_or(HostPort {
-            host: defaults::HOST.into(),
-            port: defaults::PORT,
-        });
-    if let Some(host) = top.take(cx, &["host", "net"], Node::non_empty) {
-        listen.host = host;
-    }
-    if let Some(port) = top.take(cx, &["port"], Node::port) {
-        listen.port = port;
-    }
+    let listen = top.listen_address(cx, defaults::PORT);
     let limits = lower_limits(cx, top);
     let no_header_support = top
         .take(cx, &["no_header_support"], Node::bool)
