@@ -287,3 +287,24 @@ fn a_proxy_on_a_nats_port_is_caught_at_check_time() {
         "a proxy-only file must not start NATS: {stdout}"
     );
 }
+
+#[test]
+fn nats_keys_in_a_proxy_only_file_are_reported() {
+    let err = check_err(
+        "max_payload = 1mb\nproxy {\n  listen: 8080\n  target: \"http://127.0.0.1:9000\"\n}\n",
+    );
+    assert!(
+        err.contains("edge.conf:1:1: error: `max_payload` configures the NATS server, which this file does not start"),
+        "{err}"
+    );
+}
+
+#[test]
+fn malformed_bcrypt_hashes_fail_check() {
+    let err = check_err("authorization { user: a, password: \"$2a$11$tooshort\" }\n");
+    assert!(err.contains("malformed bcrypt hash"), "{err}");
+    let (code, _, stderr) = check(
+        "authorization { user: a, password: \"$2a$11$5gSM0/Av17ADEf9DrJwAsuGDL3SjdC8vCqidCnWiDTvQgOOI9C3lq\" }\n",
+    );
+    assert_eq!(code, 0, "{stderr}");
+}

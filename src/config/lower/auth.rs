@@ -78,8 +78,11 @@ fn lower_authorization(
     has_accounts: bool,
 ) {
     let user = b.take(cx, &["user", "username"], Node::non_empty);
-    let password = b.take(cx, &["password", "pass"], Node::string);
-    let token = b.take(cx, &["token"], Node::non_empty);
+    let password = b.take(cx, &["password", "pass"], Node::secret);
+    let token = b.take(cx, &["token"], |n| {
+        n.non_empty()?;
+        n.secret()
+    });
     if let Some(t) = b.take(cx, &["timeout"], Node::seconds) {
         plan.timeout = t;
     }
@@ -123,9 +126,9 @@ fn lower_authorization(
         (Some(users), _, _) => ClientAuth::Users(users),
         (None, Some(user), _) => ClientAuth::UserPassword {
             user,
-            password: Secret::new(password.unwrap_or_default()),
+            password: password.unwrap_or_else(|| Secret::new(String::new())),
         },
-        (None, None, Some(token)) => ClientAuth::Token(Secret::new(token)),
+        (None, None, Some(token)) => ClientAuth::Token(token),
         (None, None, None) => {
             if password.is_some() {
                 cx.invalid(
@@ -143,7 +146,7 @@ fn lower_authorization(
 fn user_entry(cx: &mut Lowering, node: &Node, account: &str) -> Option<User> {
     let mut b = Block::of(cx, node, "a user")?;
     let name = b.take(cx, &["user", "username"], Node::non_empty);
-    let password = b.take(cx, &["password", "pass"], Node::string);
+    let password = b.take(cx, &["password", "pass"], Node::secret);
     let nkey = b.take(cx, &["nkey"], user_nkey);
     let permissions = b
         .get(cx, &["permissions", "permission", "authorization"])
@@ -186,7 +189,7 @@ fn user_entry(cx: &mut Lowering, node: &Node, account: &str) -> Option<User> {
     }
     Some(User {
         id,
-        password: password.map(Secret::new),
+        password,
         permissions,
         account: account.to_owned(),
         connection_types,

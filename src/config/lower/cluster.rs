@@ -71,7 +71,7 @@ fn cluster_name(n: &Node) -> Result<String> {
 fn route_auth(cx: &mut Lowering, node: &Node) -> Option<RouteAuth> {
     let mut b = Block::of(cx, node, "cluster.authorization")?;
     let user = b.take(cx, &["user", "username"], Node::non_empty);
-    let password = b.take(cx, &["password", "pass"], Node::string);
+    let password = b.take(cx, &["password", "pass"], Node::secret);
     let timeout = b
         .take(cx, &["timeout"], Node::seconds)
         .unwrap_or(defaults::AUTH_TIMEOUT);
@@ -84,7 +84,7 @@ fn route_auth(cx: &mut Lowering, node: &Node) -> Option<RouteAuth> {
     match user {
         Some(user) => Some(RouteAuth {
             user,
-            password: Secret::new(password.unwrap_or_default()),
+            password: password.unwrap_or_else(|| Secret::new(String::new())),
             timeout,
         }),
         None => {

@@ -26,6 +26,31 @@ const NATS_LISTENER_KEYS: &[&str] = &[
     "https_port",
 ];
 
+/// Keys that only configure the NATS server. In a file that runs proxies
+/// only, they would do nothing, so they are reported rather than ignored.
+const NATS_ONLY_KEYS: &[&str] = &[
+    "authorization",
+    "accounts",
+    "tls",
+    "no_auth_user",
+    "max_connections",
+    "max_conn",
+    "max_control_line",
+    "max_payload",
+    "max_pending",
+    "max_subscriptions",
+    "max_subs",
+    "ping_interval",
+    "ping_max",
+    "write_deadline",
+    "client_advertise",
+    "no_header_support",
+    "disable_sublist_cache",
+    "no_sublist_cache",
+    "connect_error_reports",
+    "reconnect_error_reports",
+];
+
 /// nats-server keys edge does not implement, rejected by name.
 const UNSUPPORTED: &[(&str, &str)] = &[
     ("jetstream", "JetStream"),
@@ -81,6 +106,17 @@ pub fn lower_top(cx: &mut Lowering, tree: &Map) -> Plan {
                 .any(|k| e.key.eq_ignore_ascii_case(k))
         });
 
+    if !nats_wanted {
+        for e in tree.iter() {
+            if NATS_ONLY_KEYS.iter().any(|k| e.key.eq_ignore_ascii_case(k)) {
+                cx.invalid(
+                    &e.key_pos,
+                    format!("`{}` configures the NATS server, which this file does not start", e.key),
+                    "add `port: 4222` (or `listen`) to run NATS next to the proxy, or remove this key",
+                );
+            }
+        }
+    }
     let log = lower_log(cx, &mut top);
     let monitor = lower_monitor(cx, &mut top);
     let files = FilesPlan {

@@ -57,6 +57,22 @@ impl Node {
         Ok(s)
     }
 
+    /// A password or token; a bcrypt hash must be well formed, so a
+    /// truncated paste fails `edge check` rather than every login.
+    pub fn secret(&self) -> Result<crate::plan::Secret> {
+        let secret = crate::plan::Secret::new(self.string()?);
+        if let crate::plan::Secret::Bcrypt(hash) = &secret {
+            if hash.parse::<bcrypt::HashParts>().is_err() {
+                return Err(Diagnostic::new(
+                    self.pos.clone(),
+                    ErrorKind::Invalid("malformed bcrypt hash".into()),
+                )
+                .help("paste the whole hash that `edge passwd` prints ($2a$11$ and 53 more characters)"));
+            }
+        }
+        Ok(secret)
+    }
+
     /// An integer value.
     pub fn int(&self) -> Result<i64> {
         match self.value {
