@@ -28,6 +28,21 @@ pub struct HostPort {
     pub port: u16,
 }
 
+impl HostPort {
+    /// True when two listeners cannot both bind: the same port (not 0, which
+    /// asks for a free one) on the same host, or either on every address.
+    pub fn overlaps(&self, other: &HostPort) -> bool {
+        let all = |h: &str| {
+            h.is_empty()
+                || h.parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_unspecified())
+        };
+        self.port != 0
+            && self.port == other.port
+            && (self.host.eq_ignore_ascii_case(&other.host) || all(&self.host) || all(&other.host))
+    }
+}
+
 impl std::fmt::Display for HostPort {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.host.contains(':') {

@@ -377,7 +377,7 @@ fn check_proxy_ports(
         others.push(("https monitoring", h));
     }
     for p in proxies {
-        if let Some((what, hp)) = others.iter().find(|(_, hp)| clash(hp, &p.listen)) {
+        if let Some((what, hp)) = others.iter().find(|(_, hp)| hp.overlaps(&p.listen)) {
             cx.invalid(
                 at,
                 format!(
@@ -388,9 +388,4 @@ fn check_proxy_ports(
             );
         }
     }
-}
-
-fn clash(a: &HostPort, b: &HostPort) -> bool {
-    let any = |h: &str| h.is_empty() || h == "0.0.0.0" || h == "::";
-    a.port != 0 && a.port == b.port && (a.host == b.host || any(&a.host) || any(&b.host))
 }

@@ -37,10 +37,7 @@ pub fn lower_proxies(cx: &mut Lowering, node: &Node) -> Vec<ProxyPlan> {
         let Some((plan, listen_pos)) = lower_proxy(cx, block) else {
             continue;
         };
-        if let Some((_, first)) = seen
-            .iter()
-            .find(|(hp, _)| listens_overlap(hp, &plan.listen))
-        {
+        if let Some((_, first)) = seen.iter().find(|(hp, _)| hp.overlaps(&plan.listen)) {
             cx.invalid(
                 &listen_pos,
                 format!(
@@ -63,15 +60,6 @@ fn one_or_many(node: &Node) -> Vec<&Node> {
         Value::Array(items) => items.iter().collect(),
         _ => vec![node],
     }
-}
-
-/// True when two listeners cannot both bind: same port (not 0, which asks
-/// for a free one) and the same host, or either on every address.
-fn listens_overlap(a: &HostPort, b: &HostPort) -> bool {
-    let all = |h: &str| h.is_empty() || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_unspecified());
-    a.port != 0
-        && a.port == b.port
-        && (a.host.eq_ignore_ascii_case(&b.host) || all(&a.host) || all(&b.host))
 }
 
 /// One proxy block, and where its `listen` was written.
@@ -1010,12 +998,7 @@ fn error_page(cx: &mut Lowering, node: &Node) -> Option<ErrorPage> {
 /// wildcards.
 fn subject(node: &Node) -> Result<String> {
     let s = node.non_empty()?;
-    let bad_token = s.split('.').any(|t| {
-        t.is_empty()
-            || t == "*"
-            || t == ">"
-            || t.contains(|c: char| c.is_whitespace() || c.is_control())
-    });
+    let bad_token = !crate::nats::subject::is_valid_literal(&s) || s.contains(char::is_control);
     if bad_token {
         return Err(invalid(
             &node.pos,
