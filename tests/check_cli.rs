@@ -308,3 +308,31 @@ fn malformed_bcrypt_hashes_fail_check() {
     );
     assert_eq!(code, 0, "{stderr}");
 }
+
+#[test]
+fn tls_flag_switches_tls_on_without_overriding_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    common::write_test_certs(&dir.path().join("certs"));
+    let conf = dir.path().join("edge.conf");
+    let certs = dir.path().join("certs");
+    write(
+        dir.path(),
+        "edge.conf",
+        &format!(
+            "tls {{ cert_file: \"{0}/server.pem\", key_file: \"{0}/server-key.pem\", ca_file: \"{0}/ca.pem\", verify: true }}\n",
+            certs.display()
+        ),
+    );
+    let plan = build_plan(Some(&conf), &run_args(&["--tls"])).expect("plan");
+    assert!(
+        plan.nats.expect("nats").tls.expect("tls").verify,
+        "--tls must not undo verify"
+    );
+    let err = build_plan(None, &run_args(&["--tls"]))
+        .expect_err("no certs")
+        .to_string();
+    assert!(
+        err.contains("tls needs both cert_file and key_file"),
+        "{err}"
+    );
+}

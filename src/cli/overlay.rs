@@ -10,7 +10,15 @@ use crate::config::source::Pos;
 use crate::config::tree::{Map, Node, Value};
 
 /// One override: a dotted path into the config and the value to put there.
-pub type Override = (Vec<&'static str>, Node);
+pub struct Override {
+    /// Where the value goes.
+    pub path: Vec<&'static str>,
+    /// The value, positioned at the command line.
+    pub value: Node,
+    /// Only set when the file has nothing there (flags that switch a block
+    /// on without choosing its settings).
+    pub if_absent: bool,
+}
 
 fn node(value: Value) -> Node {
     Node {
@@ -26,70 +34,70 @@ fn string(s: &str) -> Node {
 /// The overrides the run flags ask for, in flag order.
 pub fn overrides(args: &RunArgs) -> Vec<Override> {
     let mut out: Vec<Override> = Vec::new();
-    let mut set = |path: &[&'static str], n: Node| out.push((path.to_vec(), n));
     if let Some(a) = &args.addr {
-        set(&["host"], string(a));
+        put(&mut out, false, &["host"], string(a));
     }
     if let Some(p) = args.port {
-        set(&["port"], node(Value::Int(p)));
+        put(&mut out, false, &["port"], node(Value::Int(p)));
     }
     if let Some(p) = &args.pid {
-        set(&["pid_file"], string(p));
+        put(&mut out, false, &["pid_file"], string(p));
     }
     if let Some(p) = args.http_port {
-        set(&["http_port"], node(Value::Int(p)));
+        put(&mut out, false, &["http_port"], node(Value::Int(p)));
     }
     if let Some(p) = args.https_port {
-        set(&["https_port"], node(Value::Int(p)));
+        put(&mut out, false, &["https_port"], node(Value::Int(p)));
     }
     if let Some(n) = &args.name {
-        set(&["server_name"], string(n));
+        put(&mut out, false, &["server_name"], string(n));
     }
     if let Some(l) = &args.log {
-        set(&["log_file"], string(l));
+        put(&mut out, false, &["log_file"], string(l));
     }
     if let Some(b) = args.logtime {
-        set(&["logtime"], node(Value::Bool(b)));
+        put(&mut out, false, &["logtime"], node(Value::Bool(b)));
     }
     if let Some(b) = args.syslog {
-        set(&["syslog"], node(Value::Bool(b)));
+        put(&mut out, false, &["syslog"], node(Value::Bool(b)));
     }
     if let Some(r) = &args.remote_syslog {
-        set(&["remote_syslog"], string(r));
+        put(&mut out, false, &["remote_syslog"], string(r));
     }
     if args.debug {
-        set(&["debug"], node(Value::Bool(true)));
+        put(&mut out, false, &["debug"], node(Value::Bool(true)));
     }
     if args.trace || args.trace_verbose {
-        set(&["trace"], node(Value::Bool(true)));
+        put(&mut out, false, &["trace"], node(Value::Bool(true)));
     }
     if args.trace_verbose {
-        set(&["trace_verbose"], node(Value::Bool(true)));
+        put(&mut out, false, &["trace_verbose"], node(Value::Bool(true)));
     }
     if let Some(u) = &args.user {
-        set(&["authorization", "user"], string(u));
+        put(&mut out, false, &["authorization", "user"], string(u));
     }
     if let Some(p) = &args.pass {
-        set(&["authorization", "password"], string(p));
+        put(&mut out, false, &["authorization", "password"], string(p));
     }
     if let Some(t) = &args.auth {
-        set(&["authorization", "token"], string(t));
+        put(&mut out, false, &["authorization", "token"], string(t));
     }
     if let Some(c) = &args.tlscert {
-        set(&["tls", "cert_file"], string(c));
+        put(&mut out, false, &["tls", "cert_file"], string(c));
     }
     if let Some(k) = &args.tlskey {
-        set(&["tls", "key_file"], string(k));
+        put(&mut out, false, &["tls", "key_file"], string(k));
     }
     if let Some(ca) = &args.tlscacert {
-        set(&["tls", "ca_file"], string(ca));
+        put(&mut out, false, &["tls", "ca_file"], string(ca));
     }
     if args.tlsverify {
-        set(&["tls", "verify"], node(Value::Bool(true)));
+        put(&mut out, false, &["tls", "verify"], node(Value::Bool(true)));
     }
-    if args.tls && args.tlscert.is_none() && args.tlskey.is_none() {
-        // `--tls` alone: make the tls block exist so lowering says what is missing.
-        set(&["tls", "verify"], node(Value::Bool(args.tlsverify)));
+    if args.tls {
+        // `--tls` alone switches TLS on: the file's block if it has one,
+        // else an empty block so lowering says what is missing.
+        put(&mut out, true, &["tls"], node(Value::Map(Map::default())));
     }
     if let Some(r) = &args.routes {
         let routes = r
@@ -98,34 +106,59 @@ pub fn overrides(args: &RunArgs) -> Vec<Override> {
             .filter(|s| !s.is_empty())
             .map(string)
             .collect();
-        set(&["cluster", "routes"], node(Value::Array(routes)));
+        put(
+            &mut out,
+            false,
+            &["cluster", "routes"],
+            node(Value::Array(routes)),
+        );
     }
     if let Some(c) = &args.cluster {
         // nats-server takes a URL here: nats://host:port.
         let listen = c.split_once("://").map_or(c.as_str(), |(_, rest)| rest);
-        set(&["cluster", "listen"], string(listen));
+        put(&mut out, false, &["cluster", "listen"], string(listen));
     }
     if let Some(n) = &args.cluster_name {
-        set(&["cluster", "name"], string(n));
+        put(&mut out, false, &["cluster", "name"], string(n));
     }
     if let Some(b) = args.no_advertise {
-        set(&["cluster", "no_advertise"], node(Value::Bool(b)));
+        put(
+            &mut out,
+            false,
+            &["cluster", "no_advertise"],
+            node(Value::Bool(b)),
+        );
     }
     if let Some(a) = &args.cluster_advertise {
-        set(&["cluster", "advertise"], string(a));
+        put(&mut out, false, &["cluster", "advertise"], string(a));
     }
     if let Some(a) = &args.client_advertise {
-        set(&["client_advertise"], string(a));
+        put(&mut out, false, &["client_advertise"], string(a));
     }
     if let Some(d) = &args.ports_file_dir {
-        set(&["ports_file_dir"], string(d));
+        put(&mut out, false, &["ports_file_dir"], string(d));
     }
     out
 }
 
+fn put(out: &mut Vec<Override>, if_absent: bool, path: &[&'static str], value: Node) {
+    out.push(Override {
+        path: path.to_vec(),
+        value,
+        if_absent,
+    });
+}
+
 /// Applies overrides to a tree, later ones winning.
 pub fn apply(tree: &mut Map, overrides: Vec<Override>) {
-    for (path, value) in overrides {
-        tree.set_path(&path, value);
+    for o in overrides {
+        if o.if_absent
+            && o.path
+                .first()
+                .is_some_and(|k| tree.iter().any(|e| e.key.eq_ignore_ascii_case(k)))
+        {
+            continue;
+        }
+        tree.set_path(&o.path, o.value);
     }
 }
