@@ -11,7 +11,25 @@ use edge::config::parse::parse_str;
 use edge::config::print::to_text;
 use edge::config::source::Pos;
 use edge::config::tree::{DateTime, Entry, Map, Node, Value};
-use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
+use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult, Testable};
+
+/// Runs a property for `QUICKCHECK_TESTS` passing cases (default 100),
+/// allowing ten times as many tries for discards, and prints how many
+/// passed, so a long fuzz run reports what it really did.
+fn check<A: Testable>(name: &str, prop: A) {
+    let tests: u64 = std::env::var("QUICKCHECK_TESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    match QuickCheck::new()
+        .tests(tests)
+        .max_tests(tests.saturating_mul(10))
+        .quicktest(prop)
+    {
+        Ok(passed) => eprintln!("{name}: {passed} cases passed"),
+        Err(failure) => panic!("{name} failed: {failure:?}"),
+    }
+}
 
 /// Positions differ between a built tree and a parsed one; values must not.
 fn same_value(a: &Value, b: &Value) -> bool {
@@ -123,7 +141,10 @@ fn printed_trees_parse_back_to_the_same_tree() {
             Err(e) => TestResult::error(format!("text:\n{text}\nerror: {e}")),
         }
     }
-    QuickCheck::new().quickcheck(prop as fn(Tree) -> TestResult);
+    check(
+        "printed_trees_parse_back_to_the_same_tree",
+        prop as fn(Tree) -> TestResult,
+    );
 }
 
 /// Every error points into the text it came from (or at the command line).
@@ -151,7 +172,7 @@ fn random_text_never_panics() {
     fn prop(bytes: Vec<u8>) -> TestResult {
         parse_and_lower_never_panic(&edge::config::source::decode_lossy(&bytes))
     }
-    QuickCheck::new().quickcheck(prop as fn(Vec<u8>) -> TestResult);
+    check("random_text_never_panics", prop as fn(Vec<u8>) -> TestResult);
 }
 
 /// Config-shaped noise: tokens of the language in random order.
@@ -212,7 +233,7 @@ fn token_soup_never_panics() {
     fn prop(t: Tokens) -> TestResult {
         parse_and_lower_never_panic(&t.0)
     }
-    QuickCheck::new().quickcheck(prop as fn(Tokens) -> TestResult);
+    check("token_soup_never_panics", prop as fn(Tokens) -> TestResult);
 }
 
 /// A real corpus file with a few bytes changed, removed or duplicated.
@@ -256,7 +277,10 @@ fn mutated_corpus_files_never_panic() {
     fn prop(m: Mutated) -> TestResult {
         parse_and_lower_never_panic(&m.0)
     }
-    QuickCheck::new().quickcheck(prop as fn(Mutated) -> TestResult);
+    check(
+        "mutated_corpus_files_never_panic",
+        prop as fn(Mutated) -> TestResult,
+    );
 }
 
 #[test]
