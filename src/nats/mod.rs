@@ -4,3 +4,4 @@
 
 pub mod nkey;
 pub mod subject;
+pub mod sublist;
