@@ -172,7 +172,10 @@ fn random_text_never_panics() {
     fn prop(bytes: Vec<u8>) -> TestResult {
         parse_and_lower_never_panic(&edge::config::source::decode_lossy(&bytes))
     }
-    check("random_text_never_panics", prop as fn(Vec<u8>) -> TestResult);
+    check(
+        "random_text_never_panics",
+        prop as fn(Vec<u8>) -> TestResult,
+    );
 }
 
 /// Config-shaped noise: tokens of the language in random order.

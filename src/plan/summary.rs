@@ -75,7 +75,7 @@ fn auth_line(client: &ClientAuth) -> String {
             let names: Vec<String> = users
                 .iter()
                 .map(|u| match &u.id {
-                    UserId::Name(n) if u.account == "$G" => n.clone(),
+                    UserId::Name(n) if u.account == crate::nats::GLOBAL_ACCOUNT => n.clone(),
                     UserId::Name(n) => format!("{n}@{}", u.account),
                     UserId::Nkey(k) => format!("nkey {}…", &k[..k.len().min(8)]),
                 })

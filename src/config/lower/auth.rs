@@ -14,8 +14,7 @@ use std::time::Duration;
 
 type Result<T> = std::result::Result<T, Diagnostic>;
 
-/// The global account clients without one belong to.
-pub const GLOBAL_ACCOUNT: &str = "$G";
+use crate::nats::GLOBAL_ACCOUNT;
 
 /// Lowers `authorization`, `accounts` and `no_auth_user` from the top level.
 pub fn lower_auth(cx: &mut Lowering, top: &mut Block<'_>) -> AuthPlan {

@@ -6,8 +6,7 @@ use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-/// The global account: clients that name no account belong to it.
-pub const GLOBAL_ACCOUNT: &str = "$G";
+pub use crate::nats::GLOBAL_ACCOUNT;
 
 /// A [`Sublist`] behind a read-write lock, for many connection tasks.
 ///
