@@ -63,6 +63,7 @@ pub enum Op {
     /// `HMSG <anything>\r\n\r\n`: a route/leafnode operation that a
     /// client's parser still accepts. The argument is never read and the
     /// message is empty; nats-server treats it as a publish to no subject
-    /// (in verbose mode it answers `+OK`).
+    /// (in verbose mode it answers `+OK`). This is its reading when the line
+    /// and the `\r\n` after it arrive in one read; see the module docs.
     HMsg,
 }
