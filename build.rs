@@ -7,8 +7,14 @@
 use std::{env, fs, path::Path};
 
 /// (grammar file, parser struct, output file)
-const GRAMMARS: &[(&str, &str, &str)] =
-    &[("grammar/config.pest", "ConfigParser", "config_parser.rs")];
+const GRAMMARS: &[(&str, &str, &str)] = &[
+    ("grammar/config.pest", "ConfigParser", "config_parser.rs"),
+    (
+        "grammar/nats_protocol.pest",
+        "ProtocolParser",
+        "protocol_parser.rs",
+    ),
+];
 
 fn main() {
     let out_dir = env::var("OUT_DIR").expect("cargo sets OUT_DIR");

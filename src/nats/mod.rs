@@ -4,6 +4,7 @@
 //! runtime is issue #3.
 
 pub mod nkey;
+pub mod protocol;
 pub mod subject;
 pub mod sublist;
 
