@@ -20,7 +20,7 @@ pub fn lower_cluster(cx: &mut Lowering, node: &Node) -> Option<ClusterPlan> {
         ("compression", "route compression (nats-server 2.10+)"),
     ]);
     let listen = b.listen_address(cx, 0);
-    let name = b.take(cx, &["name"], cluster_name);
+    let name = b.take(cx, &["name"], Node::non_empty);
     let auth = b
         .get(cx, &["authorization"])
         .and_then(|n| route_auth(cx, n));
@@ -52,19 +52,6 @@ pub fn lower_cluster(cx: &mut Lowering, node: &Node) -> Option<ClusterPlan> {
     };
     b.finish(cx);
     Some(plan)
-}
-
-/// nats-server refuses spaces in cluster names.
-fn cluster_name(n: &Node) -> Result<String> {
-    let name = n.non_empty()?;
-    if name.contains(char::is_whitespace) {
-        return Err(Diagnostic::new(
-            n.pos.clone(),
-            ErrorKind::Invalid("cluster name cannot contain spaces".into()),
-        )
-        .help("use dashes or underscores"));
-    }
-    Ok(name)
 }
 
 /// `cluster { authorization { user, password, timeout } }`.

@@ -158,7 +158,7 @@ fn lower_nats(cx: &mut Lowering, top: &mut Block<'_>) -> Option<NatsPlan> {
     Some(NatsPlan {
         listen,
         client_advertise: top.take(cx, &["client_advertise"], Node::non_empty),
-        server_name: top.take(cx, &["server_name"], server_name),
+        server_name: top.take(cx, &["server_name"], Node::non_empty),
         limits,
         headers: !no_header_support,
         disable_sublist_cache: top
@@ -179,19 +179,6 @@ fn lower_nats(cx: &mut Lowering, top: &mut Block<'_>) -> Option<NatsPlan> {
             .take(cx, &["reconnect_error_reports"], |n| n.int_in(0, i64::MAX))
             .unwrap_or(1),
     })
-}
-
-/// nats-server rejects server names with spaces (they break the protocol).
-fn server_name(n: &Node) -> Result<String, crate::config::Diagnostic> {
-    let name = n.non_empty()?;
-    if name.contains(char::is_whitespace) {
-        return Err(crate::config::Diagnostic::new(
-            n.pos.clone(),
-            crate::config::ErrorKind::Invalid("server_name cannot contain spaces".into()),
-        )
-        .help("use dashes or underscores instead of spaces"));
-    }
-    Ok(name)
 }
 
 fn lower_limits(cx: &mut Lowering, top: &mut Block<'_>) -> Limits {
