@@ -435,3 +435,133 @@ fn sigterm_shuts_down_cleanly() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A raw client that has sent `CONNECT {"verbose":false}` and got PONG.
+fn quiet(edge: &Edge) -> TcpStream {
+    let (mut s, _) = edge.raw();
+    s.write_all(b"CONNECT {\"verbose\":false}\r\nPING\r\n")
+        .unwrap();
+    assert_eq!(read_until(&mut s, "PONG\r\n"), "PONG\r\n");
+    s
+}
+
+#[test]
+fn stale_connection_after_unanswered_pings() {
+    let edge = Edge::with_config("ping_interval: \"1s\"\nping_max: 1\n");
+    let mut s = quiet(&edge);
+    assert_eq!(
+        read_until(&mut s, "'Stale Connection'\r\n"),
+        "PING\r\n-ERR 'Stale Connection'\r\n"
+    );
+    assert!(closed(&mut s));
+}
+
+#[test]
+fn maximum_connections_exceeded() {
+    let edge = Edge::with_config("max_connections: 1\n");
+    // The readiness probe's connection may still count for a moment.
+    let deadline = Instant::now() + WAIT;
+    let _first = loop {
+        let (mut s, info) = edge.raw();
+        if !info.contains("-ERR") {
+            s.write_all(b"CONNECT {\"verbose\":false}\r\nPING\r\n")
+                .unwrap();
+            if read_until(&mut s, "PONG\r\n") == "PONG\r\n" {
+                break s;
+            }
+        }
+        assert!(Instant::now() < deadline, "first connection refused");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (mut second, mut got) = edge.raw();
+    if !got.ends_with("exceeded'\r\n") {
+        got += &read_until(&mut second, "exceeded'\r\n");
+    }
+    assert!(got.starts_with("INFO "), "{got}");
+    assert!(
+        got.ends_with("} \r\n-ERR 'maximum connections exceeded'\r\n"),
+        "{got}"
+    );
+    assert!(closed(&mut second));
+}
+
+#[test]
+fn subscription_errors_keep_the_connection() {
+    let edge = Edge::with_config("max_subscriptions: 1\n");
+    let mut s = quiet(&edge);
+    s.write_all(b"SUB a 1\r\nSUB b 2\r\nSUB foo.. 3\r\nPING\r\n")
+        .unwrap();
+    assert_eq!(
+        read_until(&mut s, "PONG\r\n"),
+        "-ERR 'maximum subscriptions exceeded'\r\n-ERR 'Invalid Subject'\r\nPONG\r\n"
+    );
+}
+
+#[test]
+fn connect_errors_close() {
+    let edge = Edge::start();
+    for (connect, err) in [
+        ("{\"protocol\":2}", "-ERR 'invalid client protocol'\r\n"),
+        (
+            "{\"no_responders\":true}",
+            "-ERR 'no responders requires headers support'\r\n",
+        ),
+        ("{\"account\":\"A\"}", "-ERR 'Authorization Violation'\r\n"),
+    ] {
+        let (mut s, _) = edge.raw();
+        s.write_all(format!("CONNECT {connect}\r\nPING\r\n").as_bytes())
+            .unwrap();
+        assert_eq!(read_until(&mut s, "'\r\n"), err);
+        assert!(closed(&mut s), "{connect}");
+    }
+}
+
+#[test]
+fn slow_consumer_is_closed_alone() {
+    let edge = Edge::with_config("max_pending: 65536\nmax_payload: 1024\n");
+    let mut slow = quiet(&edge);
+    slow.write_all(b"SUB foo 1\r\nPING\r\n").unwrap();
+    assert_eq!(read_until(&mut slow, "PONG\r\n"), "PONG\r\n");
+    let mut good = quiet(&edge);
+    good.write_all(b"SUB bar 1\r\nPING\r\n").unwrap();
+    assert_eq!(read_until(&mut good, "PONG\r\n"), "PONG\r\n");
+
+    let mut publisher = quiet(&edge);
+    let mut chunk = Vec::new();
+    for _ in 0..100 {
+        chunk.extend_from_slice(b"PUB foo 1000\r\n");
+        chunk.extend_from_slice(&[b'x'; 1000]);
+        chunk.extend_from_slice(b"\r\n");
+    }
+    let sent = 200 * chunk.len();
+    for _ in 0..200 {
+        publisher.write_all(&chunk).unwrap();
+    }
+    publisher.write_all(b"PUB bar 2\r\nok\r\nPING\r\n").unwrap();
+    assert_eq!(read_until(&mut publisher, "PONG\r\n"), "PONG\r\n");
+    assert_eq!(read_until(&mut good, "ok\r\n"), "MSG bar 1 2\r\nok\r\n");
+
+    // The slow consumer gets what was flushed before, then the close.
+    let deadline = Instant::now() + WAIT;
+    let mut got = 0;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut eof = false;
+    while Instant::now() < deadline {
+        match slow.read(&mut buf) {
+            Ok(0) => {
+                eof = true;
+                break;
+            }
+            Ok(n) => got += n,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => {
+                eof = true;
+                break;
+            }
+        }
+    }
+    assert!(eof, "slow consumer not closed");
+    assert!(got < sent, "slow consumer got everything ({got} bytes)");
+}

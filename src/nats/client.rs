@@ -216,7 +216,11 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
         writer,
         limits.write_deadline,
     ));
-    handle.queue(&[&shared.info.line(cid, peer.ip())]);
+    // INFO is written whatever max_pending says (nats-server sends it
+    // before counting pending bytes).
+    lock(&handle.out)
+        .buf
+        .extend_from_slice(&shared.info.line(cid, peer.ip()));
     if !shared.try_add_connection() {
         handle.queue(&[ERR_MAX_CONNS]);
         handle.close();
