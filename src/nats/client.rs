@@ -407,7 +407,8 @@ impl Conn {
                 reply,
                 payload,
             } => {
-                // nats-server answers +OK before it delivers.
+                // nats-server checks the subject, answers +OK, then delivers.
+                self.check_publish_subject(&subject);
                 self.ok();
                 self.publish(&subject, reply.as_ref(), None, &payload);
             }
@@ -417,6 +418,7 @@ impl Conn {
                 headers,
                 payload,
             } => {
+                self.check_publish_subject(&subject);
                 self.ok();
                 // An empty header block is delivered as a plain MSG.
                 let headers = Some(&headers).filter(|h| !h.is_empty());
@@ -467,6 +469,15 @@ impl Conn {
         x
     }
 
+    /// Pedantic clients are told about a subject that is not a valid
+    /// literal; the message is still published, as nats-server does.
+    fn check_publish_subject(&self, subject: &[u8]) {
+        let valid = std::str::from_utf8(subject).is_ok_and(is_valid_literal);
+        if self.opts.pedantic && !valid {
+            self.send(ERR_INVALID_PUBLISH);
+        }
+    }
+
     fn publish(
         &mut self,
         subject: &Bytes,
@@ -477,10 +488,6 @@ impl Conn {
         let Ok(subj) = std::str::from_utf8(subject) else {
             return;
         };
-        let literal = is_valid_literal(subj);
-        if self.opts.pedantic && !literal {
-            self.send(ERR_INVALID_PUBLISH);
-        }
         if !is_valid_filter(subj) {
             return;
         }
@@ -596,18 +603,19 @@ impl Conn {
             self.send(ERR_INVALID_SUBJECT);
             return;
         };
-        let count = {
+        // As nats-server: the limit first (a repeated sid counts too), then
+        // a repeated sid is accepted and changes nothing.
+        let (count, exists) = {
             let subs = lock(&self.handle.subs);
-            if subs.contains_key(&sid) {
-                drop(subs);
-                self.ok();
-                return;
-            }
-            subs.len()
+            (subs.len(), subs.contains_key(&sid))
         };
         let max = self.shared.plan.limits.max_subscriptions;
         if max > 0 && count >= max as usize {
             self.send(ERR_MAX_SUBS);
+            return;
+        }
+        if exists {
+            self.ok();
             return;
         }
         let sub = SubRef(Arc::new(Subscription {
