@@ -202,6 +202,17 @@ fn run_refuses_what_is_not_built_yet() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not built yet"), "{err}");
     assert!(err.contains("monitoring (issue #4)"), "{err}");
+
+    write(
+        dir.path(),
+        "cluster.conf",
+        "cluster { port = 6222 }\nauthorization { token = s3cret }\n",
+    );
+    let out = common::run_edge(&["run", "cluster.conf"], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cluster routes"), "{err}");
+    assert!(err.contains("authentication/accounts (issue #4)"), "{err}");
 }
 
 #[test]

@@ -565,3 +565,18 @@ fn slow_consumer_is_closed_alone() {
     assert!(eof, "slow consumer not closed");
     assert!(got < sent, "slow consumer got everything ({got} bytes)");
 }
+
+#[test]
+fn second_connect_keeps_earlier_fields() {
+    let edge = Edge::start();
+    let (mut s, _) = edge.raw();
+    s.write_all(
+        b"CONNECT {\"headers\":true,\"verbose\":false}\r\nCONNECT {}\r\nSUB a 1\r\n\
+          HPUB a 12 14\r\nNATS/1.0\r\n\r\nhi\r\nPING\r\n",
+    )
+    .unwrap();
+    assert_eq!(
+        read_until(&mut s, "PONG\r\n"),
+        "HMSG a 1 12 14\r\nNATS/1.0\r\n\r\nhi\r\nPONG\r\n"
+    );
+}

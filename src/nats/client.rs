@@ -677,3 +677,24 @@ impl Conn {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_options_merge_as_go_unmarshal() {
+        let mut opts = Opts::default();
+        assert!(opts.verbose && opts.pedantic && opts.echo && !opts.headers);
+        opts.merge(br#"{"headers":true,"VERBOSE":false,"Pedantic":false}"#);
+        assert!(opts.headers && !opts.verbose && !opts.pedantic);
+        // A second CONNECT keeps what it does not name; null changes nothing.
+        opts.merge(br#"{"echo":false,"headers":null}"#);
+        assert!(opts.headers && !opts.echo);
+        opts.merge(b"null");
+        assert!(opts.headers);
+        opts.merge(br#"{"protocol":2,"account":"A"}"#);
+        assert_eq!(opts.protocol, 2);
+        assert_eq!(opts.account.as_deref(), Some("A"));
+    }
+}
