@@ -1,7 +1,7 @@
 //! The runtime entry: serves a [`Plan`] until SIGINT or SIGTERM.
 //!
 //! So far only the NATS client listener without auth, TLS, clustering,
-//! websocket, monitoring or proxies; [`unsupported`] names what a plan asks
+//! websocket, monitoring, proxies, pid/ports files or log files; [`unsupported`] names what a plan asks
 //! for beyond that, and [`run`] refuses such a plan instead of serving it
 //! without.
 
@@ -51,6 +51,15 @@ pub fn unsupported(plan: &Plan) -> Vec<String> {
     }
     if plan.monitor.http.is_some() || plan.monitor.https.is_some() {
         missing.push("HTTP(S) monitoring (issue #4)".to_string());
+    }
+    if plan.files.pid_file.is_some() {
+        missing.push("pid_file".to_string());
+    }
+    if plan.files.ports_file_dir.is_some() {
+        missing.push("ports_file_dir".to_string());
+    }
+    if plan.log.file.is_some() || plan.log.syslog || plan.log.remote_syslog.is_some() {
+        missing.push("logging to a file or syslog".to_string());
     }
     if !plan.proxies.is_empty() {
         missing.push("HTTP/WebSocket proxies (issue #6)".to_string());
