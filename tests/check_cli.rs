@@ -193,13 +193,26 @@ fn no_config_means_nats_defaults() {
 }
 
 #[test]
-fn run_refuses_to_pretend_to_serve() {
+fn run_refuses_what_is_not_built_yet() {
     let dir = tempfile::tempdir().expect("tempdir");
-    write(dir.path(), "edge.conf", "port = 4222\n");
+    write(dir.path(), "edge.conf", "port = 4222\nhttp_port = 8222\n");
     let out = common::run_edge(&["run", "edge.conf", "-p", "4999"], dir.path(), &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("listening on 0.0.0.0:4999"));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot serve it yet"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not built yet"), "{err}");
+    assert!(err.contains("monitoring (issue #4)"), "{err}");
+
+    write(
+        dir.path(),
+        "cluster.conf",
+        "cluster { port = 6222 }\nauthorization { token = s3cret }\n",
+    );
+    let out = common::run_edge(&["run", "cluster.conf"], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cluster routes"), "{err}");
+    assert!(err.contains("authentication/accounts (issue #4)"), "{err}");
 }
 
 #[test]

@@ -71,8 +71,9 @@ fn check(path: &Path) -> ExitCode {
     }
 }
 
-/// `edge run`: builds the plan from the file and flags. Serving is built in
-/// later issues; until then this says so instead of pretending.
+/// `edge run`: builds the plan from the file and flags and serves it until
+/// SIGINT/SIGTERM (exit 0). A plan with parts the runtime does not build
+/// yet is refused (exit 1) rather than served without them.
 fn run(args: &RunArgs) -> ExitCode {
     if args.version {
         println!("edge: v{VERSION}");
@@ -83,16 +84,34 @@ fn run(args: &RunArgs) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let path = args.config.as_deref().or(args.config_flag.as_deref());
-    match build_plan(path, args) {
-        Ok(plan) => {
-            print!("{}", plan::summary(&plan));
-            eprintln!(
-                "edge run: this build validates the plan but cannot serve it yet: \
-                 the NATS server and the HTTP proxy runtimes are not implemented"
-            );
+    let plan = match build_plan(path, args) {
+        Ok(plan) => plan,
+        Err(errors) => return report(&errors),
+    };
+    print!("{}", plan::summary(&plan));
+    let missing = crate::server::unsupported(&plan);
+    if !missing.is_empty() {
+        eprintln!("edge run: {}", crate::server::ServeError::NotBuilt(missing));
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("edge run: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(crate::server::run(std::sync::Arc::new(plan)));
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("edge run: {e}");
             ExitCode::FAILURE
         }
-        Err(errors) => report(&errors),
     }
 }
 

@@ -1,10 +1,14 @@
 //! The NATS server: protocol, subjects, subscriptions, clients, routes.
 //!
-//! So far: subject rules, nkeys and the subscription index; the protocol
-//! runtime is issue #3.
+//! Subject rules, nkeys, the subscription index, the protocol parser, and
+//! the serving runtime: [`server`] (listener and shared state), [`client`]
+//! (one task per connection) and [`info`] (the INFO line).
 
+pub mod client;
+pub mod info;
 pub mod nkey;
 pub mod protocol;
+pub mod server;
 pub mod subject;
 pub mod sublist;
 

@@ -485,7 +485,7 @@ fn is_literal(filter: &str) -> bool {
 
 /// Whether the valid filter `filter` matches the publish subject `subject`
 /// (the cache's keys: no empty token).
-fn filter_matches(filter: &str, subject: &str) -> bool {
+pub(crate) fn filter_matches(filter: &str, subject: &str) -> bool {
     let mut tokens = subject.split('.');
     for f in filter.split('.') {
         match (f, tokens.next()) {

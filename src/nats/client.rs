@@ -1,0 +1,700 @@
+//! One client connection: a reader task that parses and delivers, and a
+//! writer task that flushes the outbound buffer.
+//!
+//! Everything a client is sent (its own `PONG`/`+OK`/`-ERR`, and messages
+//! other clients publish to it) is appended to its [`ClientHandle`]'s
+//! outbound buffer. Publishers do not wake the writer per message: the
+//! reader of each read batch collects the clients it appended to and wakes
+//! each writer once at the end of the batch, and a writer writes everything
+//! buffered in one `write_all`. A client whose buffer would exceed
+//! `max_pending` is a slow consumer and is closed; nobody else waits for it.
+
+use super::protocol::{Config, Op, Parser, ProtocolError};
+use super::server::Shared;
+use super::subject::{is_valid_filter, is_valid_literal};
+use super::sublist::filter_matches;
+use bytes::{Bytes, BytesMut};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+const OK: &[u8] = b"+OK\r\n";
+const PING: &[u8] = b"PING\r\n";
+const PONG: &[u8] = b"PONG\r\n";
+const ERR_INVALID_SUBJECT: &[u8] = b"-ERR 'Invalid Subject'\r\n";
+const ERR_INVALID_PUBLISH: &[u8] = b"-ERR 'Invalid Publish Subject'\r\n";
+const ERR_MAX_SUBS: &[u8] = b"-ERR 'maximum subscriptions exceeded'\r\n";
+const ERR_MAX_CONNS: &[u8] = b"-ERR 'maximum connections exceeded'\r\n";
+const ERR_STALE: &[u8] = b"-ERR 'Stale Connection'\r\n";
+const ERR_PROTOCOL: &[u8] = b"-ERR 'invalid client protocol'\r\n";
+const ERR_NO_RESPONDERS: &[u8] = b"-ERR 'no responders requires headers support'\r\n";
+const ERR_AUTH: &[u8] = b"-ERR 'Authorization Violation'\r\n";
+/// The status-only header block of a no-responders reply (16 bytes).
+const NO_RESPONDERS_HDR: &[u8] = b"NATS/1.0 503\r\n\r\n";
+
+/// The half of a client other tasks use: its outbound buffer and flags.
+#[derive(Debug)]
+pub struct ClientHandle {
+    cid: u64,
+    headers: AtomicBool,
+    out: Mutex<Outbound>,
+    max_pending: usize,
+    wake_writer: Notify,
+    kill: Notify,
+    subs: Mutex<HashMap<Bytes, SubRef>>,
+}
+
+#[derive(Debug, Default)]
+struct Outbound {
+    buf: BytesMut,
+    closed: bool,
+}
+
+/// What became of bytes handed to [`ClientHandle::queue`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Queued {
+    /// Appended; `true` when the buffer was empty before (the writer needs
+    /// a wake-up).
+    Appended(bool),
+    /// The client is closed; the bytes were dropped.
+    Closed,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl ClientHandle {
+    fn new(cid: u64, max_pending: usize) -> Self {
+        ClientHandle {
+            cid,
+            headers: AtomicBool::new(false),
+            out: Mutex::new(Outbound::default()),
+            max_pending,
+            wake_writer: Notify::new(),
+            kill: Notify::new(),
+            subs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Appends `parts` to the outbound buffer, or closes the client as a
+    /// slow consumer when that would exceed `max_pending`.
+    fn queue(&self, parts: &[&[u8]]) -> Queued {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let mut out = lock(&self.out);
+        if out.closed {
+            return Queued::Closed;
+        }
+        if out.buf.len() + len > self.max_pending {
+            // nats-server drops what is pending and closes without a word.
+            out.closed = true;
+            out.buf.clear();
+            drop(out);
+            self.wake_writer.notify_one();
+            self.kill.notify_one();
+            return Queued::Closed;
+        }
+        let was_empty = out.buf.is_empty();
+        for p in parts {
+            out.buf.extend_from_slice(p);
+        }
+        Queued::Appended(was_empty)
+    }
+
+    /// Marks the client closed: the writer flushes what is buffered and
+    /// shuts the socket down, and the reader stops.
+    fn close(&self) {
+        lock(&self.out).closed = true;
+        self.wake_writer.notify_one();
+        self.kill.notify_one();
+    }
+}
+
+/// One subscription, shared by its owner and the subscription index.
+#[derive(Debug)]
+pub struct Subscription {
+    client: Arc<ClientHandle>,
+    sid: Bytes,
+    subject: String,
+    queue: Option<String>,
+    /// Auto-unsubscribe after this many messages; 0 is no limit.
+    max: AtomicU64,
+    delivered: AtomicU64,
+}
+
+/// A subscription as filed in the index: equal only to itself.
+#[derive(Debug, Clone)]
+pub struct SubRef(Arc<Subscription>);
+
+impl PartialEq for SubRef {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for SubRef {}
+
+impl Hash for SubRef {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (Arc::as_ptr(&self.0) as usize).hash(state);
+    }
+}
+
+/// CONNECT options as nats-server keeps them: each CONNECT overwrites only
+/// the fields it names. Verbose and pedantic are on until a CONNECT.
+#[derive(Debug, Clone)]
+struct Opts {
+    verbose: bool,
+    pedantic: bool,
+    echo: bool,
+    headers: bool,
+    no_responders: bool,
+    protocol: i64,
+    account: Option<String>,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            verbose: true,
+            pedantic: true,
+            echo: true,
+            headers: false,
+            no_responders: false,
+            protocol: 0,
+            account: None,
+        }
+    }
+}
+
+impl Opts {
+    /// Lays the fields of a CONNECT JSON over these, as Go's `Unmarshal`
+    /// into existing options does (keys match case-insensitively, `null`
+    /// leaves a field alone). JSON serde cannot read (the parser accepted
+    /// it, as Go does) changes nothing.
+    fn merge(&mut self, json: &[u8]) {
+        let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(json) else {
+            return;
+        };
+        for (key, value) in map {
+            let flag = value.as_bool();
+            match key.to_ascii_lowercase().as_str() {
+                "verbose" => self.verbose = flag.unwrap_or(self.verbose),
+                "pedantic" => self.pedantic = flag.unwrap_or(self.pedantic),
+                "echo" => self.echo = flag.unwrap_or(self.echo),
+                "headers" => self.headers = flag.unwrap_or(self.headers),
+                "no_responders" => self.no_responders = flag.unwrap_or(self.no_responders),
+                "protocol" => self.protocol = value.as_i64().unwrap_or(self.protocol),
+                "account" => {
+                    if let Some(a) = value.as_str() {
+                        self.account = Some(a.to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Serves one accepted connection until it closes.
+pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+    let limits = &shared.plan.limits;
+    let cid = shared.next_client_id();
+    let max_pending = usize::try_from(limits.max_pending).unwrap_or(usize::MAX);
+    let handle = Arc::new(ClientHandle::new(cid, max_pending.max(1)));
+    let (mut reader, writer) = stream.into_split();
+    let writer = tokio::spawn(write_loop(
+        Arc::clone(&handle),
+        writer,
+        limits.write_deadline,
+    ));
+    // INFO is written whatever max_pending says (nats-server sends it
+    // before counting pending bytes).
+    lock(&handle.out)
+        .buf
+        .extend_from_slice(&shared.info.line(cid, peer.ip()));
+    if !shared.try_add_connection() {
+        handle.queue(&[ERR_MAX_CONNS]);
+        handle.close();
+        let _ = writer.await;
+        return;
+    }
+    let mut conn = Conn::new(Arc::clone(&shared), Arc::clone(&handle));
+    conn.flush();
+    conn.run(&mut reader).await;
+    conn.flush();
+    let subs: Vec<SubRef> = lock(&handle.subs).drain().map(|(_, s)| s).collect();
+    shared.sublist.remove_batch(
+        subs.iter()
+            .map(|s| (s.0.subject.as_str(), s.0.queue.as_deref(), s)),
+    );
+    shared.remove_connection();
+    handle.close();
+    let _ = writer.await;
+}
+
+/// Writes whatever is buffered each time it is woken; on close, flushes
+/// the rest and shuts the socket down.
+async fn write_loop(handle: Arc<ClientHandle>, mut w: OwnedWriteHalf, deadline: Duration) {
+    loop {
+        let (chunk, closed) = {
+            let mut out = lock(&handle.out);
+            (out.buf.split().freeze(), out.closed)
+        };
+        if !chunk.is_empty() {
+            match tokio::time::timeout(deadline, w.write_all(&chunk)).await {
+                Ok(Ok(())) => continue,
+                _ => {
+                    handle.close();
+                    break;
+                }
+            }
+        }
+        if closed {
+            break;
+        }
+        handle.wake_writer.notified().await;
+    }
+    let _ = w.shutdown().await;
+}
+
+/// The reader side of a connection.
+struct Conn {
+    shared: Arc<Shared>,
+    handle: Arc<ClientHandle>,
+    parser: Parser,
+    opts: Opts,
+    pings_out: i32,
+    /// Clients appended to in this read batch, to wake once at its end.
+    touched: Vec<Arc<ClientHandle>>,
+    line: Vec<u8>,
+    rng: u64,
+}
+
+impl Conn {
+    fn new(shared: Arc<Shared>, handle: Arc<ClientHandle>) -> Self {
+        let limits = &shared.plan.limits;
+        let parser = Parser::new(Config {
+            max_control_line: usize::try_from(limits.max_control_line).unwrap_or(0),
+            max_payload: usize::try_from(limits.max_payload).unwrap_or(0),
+            headers: false,
+            awaiting_connect: false,
+        });
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        let rng = (seed ^ handle.cid.wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1;
+        Conn {
+            shared,
+            handle,
+            parser,
+            opts: Opts::default(),
+            pings_out: 0,
+            touched: Vec::new(),
+            line: Vec::with_capacity(256),
+            rng,
+        }
+    }
+
+    async fn run(&mut self, reader: &mut tokio::net::tcp::OwnedReadHalf) {
+        let handle = Arc::clone(&self.handle);
+        let period = self
+            .shared
+            .plan
+            .limits
+            .ping_interval
+            .max(Duration::from_millis(1));
+        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut buf = BytesMut::with_capacity(32 * 1024);
+        let now = tokio::time::Instant::now();
+        let mut last_in = now.checked_sub(period).unwrap_or(now);
+        loop {
+            if buf.capacity() - buf.len() < 4096 {
+                buf.reserve(32 * 1024);
+            }
+            tokio::select! {
+                read = reader.read_buf(&mut buf) => {
+                    match read {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {
+                            last_in = tokio::time::Instant::now();
+                            let keep = self.process(&mut buf);
+                            self.flush();
+                            if !keep {
+                                return;
+                            }
+                        }
+                    }
+                }
+                _ = ping.tick() => {
+                    // As nats-server: no PING while the client is active.
+                    if last_in.elapsed() < period {
+                        continue;
+                    }
+                    let keep = self.ping_tick();
+                    self.flush();
+                    if !keep {
+                        return;
+                    }
+                }
+                _ = handle.kill.notified() => return,
+            }
+        }
+    }
+
+    /// Wakes the writers of every client appended to in this batch.
+    fn flush(&mut self) {
+        for h in self.touched.drain(..) {
+            h.wake_writer.notify_one();
+        }
+        self.handle.wake_writer.notify_one();
+    }
+
+    fn send(&self, bytes: &[u8]) {
+        self.handle.queue(&[bytes]);
+    }
+
+    /// Every complete operation in `buf`; false when the connection must
+    /// close.
+    fn process(&mut self, buf: &mut BytesMut) -> bool {
+        loop {
+            match self.parser.next_op(buf) {
+                Ok(None) => return true,
+                Ok(Some(op)) => {
+                    if !self.op(op) {
+                        return false;
+                    }
+                }
+                Err(e) => {
+                    self.protocol_error(&e);
+                    return false;
+                }
+            }
+        }
+    }
+
+    fn protocol_error(&self, e: &ProtocolError) {
+        if let Some(line) = e.err_line() {
+            self.send(line);
+        }
+    }
+
+    fn ok(&self) {
+        if self.opts.verbose {
+            self.send(OK);
+        }
+    }
+
+    /// One operation; false when the connection must close.
+    fn op(&mut self, op: Op) -> bool {
+        match op {
+            Op::Connect(json) => return self.connect(&json),
+            Op::Info(_) | Op::Ok => {}
+            Op::Ping => self.send(PONG),
+            Op::Pong => self.pings_out = 0,
+            Op::Pub {
+                subject,
+                reply,
+                payload,
+            } => {
+                // nats-server checks the subject, answers +OK, then delivers.
+                self.check_publish_subject(&subject);
+                self.ok();
+                self.publish(&subject, reply.as_ref(), None, &payload);
+            }
+            Op::HPub {
+                subject,
+                reply,
+                headers,
+                payload,
+            } => {
+                self.check_publish_subject(&subject);
+                self.ok();
+                // An empty header block is delivered as a plain MSG.
+                let headers = Some(&headers).filter(|h| !h.is_empty());
+                self.publish(&subject, reply.as_ref(), headers, &payload);
+            }
+            Op::HMsg => self.ok(),
+            Op::Sub {
+                subject,
+                queue,
+                sid,
+            } => self.subscribe(&subject, queue.as_ref(), sid),
+            Op::Unsub { sid, max } => {
+                self.unsubscribe(&sid, max.map(|m| u64::from(m.get())));
+                self.ok();
+            }
+        }
+        true
+    }
+
+    fn connect(&mut self, json: &[u8]) -> bool {
+        self.opts.merge(json);
+        if !(0..=1).contains(&self.opts.protocol) {
+            self.send(ERR_PROTOCOL);
+            return false;
+        }
+        let headers = self.shared.plan.headers && self.opts.headers;
+        if self.opts.no_responders && !headers {
+            self.send(ERR_NO_RESPONDERS);
+            return false;
+        }
+        // Without authentication nats-server refuses any account, `$G` too.
+        if self.opts.account.as_deref().is_some_and(|a| !a.is_empty()) {
+            self.send(ERR_AUTH);
+            return false;
+        }
+        self.parser.set_headers(headers);
+        self.handle.headers.store(headers, Ordering::Relaxed);
+        self.ok();
+        true
+    }
+
+    fn next_rand(&mut self) -> u64 {
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        x
+    }
+
+    /// Pedantic clients are told about a subject that is not a valid
+    /// literal; the message is still published, as nats-server does.
+    fn check_publish_subject(&self, subject: &[u8]) {
+        let valid = std::str::from_utf8(subject).is_ok_and(is_valid_literal);
+        if self.opts.pedantic && !valid {
+            self.send(ERR_INVALID_PUBLISH);
+        }
+    }
+
+    fn publish(
+        &mut self,
+        subject: &Bytes,
+        reply: Option<&Bytes>,
+        headers: Option<&Bytes>,
+        payload: &Bytes,
+    ) {
+        let Ok(subj) = std::str::from_utf8(subject) else {
+            return;
+        };
+        if !is_valid_filter(subj) {
+            return;
+        }
+        let result = self.shared.sublist.matches(subj);
+        let mut delivered = false;
+        for sub in &result.plain {
+            delivered |= self.deliver(sub, subject, reply, headers, payload);
+        }
+        for group in &result.queues {
+            let n = group.members.len();
+            let start = (self.next_rand() % n as u64) as usize;
+            for i in 0..n {
+                if self.deliver(
+                    &group.members[(start + i) % n],
+                    subject,
+                    reply,
+                    headers,
+                    payload,
+                ) {
+                    delivered = true;
+                    break;
+                }
+            }
+        }
+        if !delivered && self.opts.no_responders {
+            if let Some(reply) = reply {
+                self.no_responders(reply);
+            }
+        }
+    }
+
+    /// Appends one message to `sub`'s client; false when it was not sent
+    /// (echo off, or the subscription's max already reached).
+    fn deliver(
+        &mut self,
+        sub: &SubRef,
+        subject: &[u8],
+        reply: Option<&Bytes>,
+        headers: Option<&Bytes>,
+        payload: &[u8],
+    ) -> bool {
+        let s = &sub.0;
+        if s.client.cid == self.handle.cid && !self.opts.echo {
+            return false;
+        }
+        let max = s.max.load(Ordering::Relaxed);
+        let n = s.delivered.fetch_add(1, Ordering::Relaxed) + 1;
+        if max > 0 && n > max {
+            return false;
+        }
+        let headers = headers.filter(|_| s.client.headers.load(Ordering::Relaxed));
+        self.line.clear();
+        let line = &mut self.line;
+        line.extend_from_slice(if headers.is_some() { b"HMSG " } else { b"MSG " });
+        line.extend_from_slice(subject);
+        line.push(b' ');
+        line.extend_from_slice(&s.sid);
+        line.push(b' ');
+        if let Some(r) = reply {
+            line.extend_from_slice(r);
+            line.push(b' ');
+        }
+        let queued = match headers {
+            Some(h) => {
+                let _ = write!(line, "{} {}\r\n", h.len(), h.len() + payload.len());
+                s.client.queue(&[line, h, payload, b"\r\n"])
+            }
+            None => {
+                let _ = write!(line, "{}\r\n", payload.len());
+                s.client.queue(&[line, payload, b"\r\n"])
+            }
+        };
+        if queued == Queued::Appended(true) && s.client.cid != self.handle.cid {
+            self.touched.push(Arc::clone(&s.client));
+        }
+        if max > 0 && n == max {
+            self.remove_sub(sub);
+        }
+        true
+    }
+
+    /// The 503 status a requester with `no_responders` gets on the first of
+    /// its own subscriptions that matches the reply subject.
+    fn no_responders(&mut self, reply: &Bytes) {
+        let Ok(reply_str) = std::str::from_utf8(reply) else {
+            return;
+        };
+        let sid = lock(&self.handle.subs)
+            .values()
+            .find(|s| filter_matches(&s.0.subject, reply_str))
+            .map(|s| s.0.sid.clone());
+        let Some(sid) = sid else { return };
+        self.line.clear();
+        self.line.extend_from_slice(b"HMSG ");
+        self.line.extend_from_slice(reply);
+        self.line.push(b' ');
+        self.line.extend_from_slice(&sid);
+        let n = NO_RESPONDERS_HDR.len();
+        let _ = write!(self.line, " {n} {n}\r\n");
+        self.handle.queue(&[&self.line, NO_RESPONDERS_HDR, b"\r\n"]);
+    }
+
+    fn subscribe(&mut self, subject: &Bytes, queue: Option<&Bytes>, sid: Bytes) {
+        let subject = std::str::from_utf8(subject)
+            .ok()
+            .filter(|s| is_valid_filter(s));
+        let queue = match queue.map(|q| std::str::from_utf8(q)) {
+            None => Ok(None),
+            Some(Ok(q)) => Ok(Some(q)),
+            Some(Err(_)) => Err(()),
+        };
+        let (Some(subject), Ok(queue)) = (subject, queue) else {
+            self.send(ERR_INVALID_SUBJECT);
+            return;
+        };
+        // As nats-server: the limit first (a repeated sid counts too), then
+        // a repeated sid is accepted and changes nothing.
+        let (count, exists) = {
+            let subs = lock(&self.handle.subs);
+            (subs.len(), subs.contains_key(&sid))
+        };
+        let max = self.shared.plan.limits.max_subscriptions;
+        if max > 0 && count >= max as usize {
+            self.send(ERR_MAX_SUBS);
+            return;
+        }
+        if exists {
+            self.ok();
+            return;
+        }
+        let sub = SubRef(Arc::new(Subscription {
+            client: Arc::clone(&self.handle),
+            sid: sid.clone(),
+            subject: subject.to_string(),
+            queue: queue.map(str::to_string),
+            max: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+        }));
+        if self
+            .shared
+            .sublist
+            .insert(subject, queue, sub.clone())
+            .is_err()
+        {
+            self.send(ERR_INVALID_SUBJECT);
+            return;
+        }
+        lock(&self.handle.subs).insert(sid, sub);
+        self.ok();
+    }
+
+    fn unsubscribe(&mut self, sid: &Bytes, max: Option<u64>) {
+        let Some(sub) = lock(&self.handle.subs).get(sid).cloned() else {
+            return;
+        };
+        if let Some(max) = max {
+            if sub.0.delivered.load(Ordering::Relaxed) < max {
+                sub.0.max.store(max, Ordering::Relaxed);
+                return;
+            }
+        }
+        self.remove_sub(&sub);
+    }
+
+    /// Takes `sub` out of the index and out of its owner's table.
+    fn remove_sub(&self, sub: &SubRef) {
+        let s = &sub.0;
+        let _ = self
+            .shared
+            .sublist
+            .remove(&s.subject, s.queue.as_deref(), sub);
+        let mut subs = lock(&s.client.subs);
+        if subs.get(&s.sid).is_some_and(|cur| cur == sub) {
+            subs.remove(&s.sid);
+        }
+    }
+
+    /// The ping timer: a PING, or `Stale Connection` once `ping_max` are
+    /// unanswered. False when the connection must close.
+    fn ping_tick(&mut self) -> bool {
+        if self.pings_out + 1 > self.shared.plan.limits.ping_max {
+            self.send(ERR_STALE);
+            return false;
+        }
+        self.pings_out += 1;
+        self.send(PING);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_options_merge_as_go_unmarshal() {
+        let mut opts = Opts::default();
+        assert!(opts.verbose && opts.pedantic && opts.echo && !opts.headers);
+        opts.merge(br#"{"headers":true,"VERBOSE":false,"Pedantic":false}"#);
+        assert!(opts.headers && !opts.verbose && !opts.pedantic);
+        // A second CONNECT keeps what it does not name; null changes nothing.
+        opts.merge(br#"{"echo":false,"headers":null}"#);
+        assert!(opts.headers && !opts.echo);
+        opts.merge(b"null");
+        assert!(opts.headers);
+        opts.merge(br#"{"protocol":2,"account":"A"}"#);
+        assert_eq!(opts.protocol, 2);
+        assert_eq!(opts.account.as_deref(), Some("A"));
+    }
+}

@@ -1,0 +1,98 @@
+//! The INFO line a client reads first, with nats-server 2.9.10's fields in
+//! its order (and its trailing blank before `\r\n`).
+
+use std::net::IpAddr;
+
+/// The version clients see: nats-server's, since edge speaks its protocol
+/// (nats.js parses it as semver).
+pub const VERSION: &str = crate::cli::NATS_SERVER_VERSION;
+/// The `go` field: the Go release nats-server 2.9.10 was built with.
+pub const GO: &str = "go1.19.8";
+/// The client protocol version (`PROTO`): echo and headers are understood.
+pub const PROTO: u8 = 1;
+
+/// The per-server part of INFO; [`ServerInfo::line`] adds the client's.
+#[derive(Clone, Debug)]
+pub struct ServerInfo {
+    /// The server's id (56 characters, `N...`, as an nkey).
+    pub server_id: String,
+    /// `server_name`, the id when none is configured.
+    pub server_name: String,
+    /// The listen host as configured.
+    pub host: String,
+    /// The port actually bound.
+    pub port: u16,
+    /// Whether HPUB/HMSG are offered.
+    pub headers: bool,
+    /// The largest payload accepted.
+    pub max_payload: i32,
+}
+
+impl ServerInfo {
+    /// `INFO {...} \r\n` for client `client_id` connecting from `client_ip`.
+    pub fn line(&self, client_id: u64, client_ip: IpAddr) -> Vec<u8> {
+        let s = |v: &str| serde_json::Value::from(v).to_string();
+        format!(
+            "INFO {{\"server_id\":{},\"server_name\":{},\"version\":{},\"proto\":{PROTO},\
+             \"go\":{},\"host\":{},\"port\":{},\"headers\":{},\"max_payload\":{},\
+             \"client_id\":{client_id},\"client_ip\":{}}} \r\n",
+            s(&self.server_id),
+            s(&self.server_name),
+            s(VERSION),
+            s(GO),
+            s(&self.host),
+            self.port,
+            self.headers,
+            self.max_payload,
+            s(&client_ip.to_string()),
+        )
+        .into_bytes()
+    }
+}
+
+/// A fresh server id: `N` and 55 base32 characters, like an nkey server key.
+pub fn new_server_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut raw = [0u8; 55];
+    if getrandom::fill(&mut raw).is_err() {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        for (i, b) in raw.iter_mut().enumerate() {
+            *b = (seed >> ((i % 16) * 8)) as u8 ^ (i as u8).wrapping_mul(31);
+        }
+    }
+    let mut id = String::with_capacity(56);
+    id.push('N');
+    id.extend(raw.iter().map(|b| ALPHABET[(*b & 31) as usize] as char));
+    id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_line_matches_nats_server_shape() {
+        let info = ServerInfo {
+            server_id: "NABC".into(),
+            server_name: "NABC".into(),
+            host: "0.0.0.0".into(),
+            port: 4222,
+            headers: true,
+            max_payload: 1048576,
+        };
+        let line = String::from_utf8(info.line(4, "127.0.0.1".parse().unwrap())).unwrap();
+        assert_eq!(
+            line,
+            "INFO {\"server_id\":\"NABC\",\"server_name\":\"NABC\",\"version\":\"2.9.10\",\
+             \"proto\":1,\"go\":\"go1.19.8\",\"host\":\"0.0.0.0\",\"port\":4222,\
+             \"headers\":true,\"max_payload\":1048576,\"client_id\":4,\
+             \"client_ip\":\"127.0.0.1\"} \r\n"
+        );
+        let id = new_server_id();
+        assert_eq!(id.len(), 56);
+        assert!(id.starts_with('N'));
+    }
+}

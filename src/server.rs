@@ -1,0 +1,110 @@
+//! The runtime entry: serves a [`Plan`] until SIGINT or SIGTERM.
+//!
+//! So far only the NATS client listener without auth, TLS, clustering,
+//! websocket, monitoring, proxies, pid/ports files or log files; [`unsupported`] names what a plan asks
+//! for beyond that, and [`run`] refuses such a plan instead of serving it
+//! without.
+
+use crate::nats::server::NatsServer;
+use crate::plan::{auth::ClientAuth, Plan};
+use std::sync::Arc;
+
+/// Why serving failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The plan asks for parts the runtime does not implement yet.
+    #[error("this build cannot serve: {} not built yet", .0.join("; "))]
+    NotBuilt(Vec<String>),
+    /// The listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address from the plan.
+        addr: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Any other I/O failure (signal handlers, the accept loop).
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What `plan` asks for that the runtime does not implement yet, one
+/// phrase each, with the issue that builds it.
+pub fn unsupported(plan: &Plan) -> Vec<String> {
+    let mut missing = Vec::new();
+    if let Some(nats) = &plan.nats {
+        if nats.auth.client != ClientAuth::None
+            || nats.auth.no_auth_user.is_some()
+            || !nats.auth.accounts.list.is_empty()
+        {
+            missing.push("client authentication/accounts (issue #4)".to_string());
+        }
+        if nats.tls.is_some() {
+            missing.push("TLS (issue #4)".to_string());
+        }
+        if nats.cluster.is_some() {
+            missing.push("cluster routes".to_string());
+        }
+        if nats.websocket.is_some() {
+            missing.push("NATS over websocket".to_string());
+        }
+    }
+    if plan.monitor.http.is_some() || plan.monitor.https.is_some() {
+        missing.push("HTTP(S) monitoring (issue #4)".to_string());
+    }
+    if plan.files.pid_file.is_some() {
+        missing.push("pid_file".to_string());
+    }
+    if plan.files.ports_file_dir.is_some() {
+        missing.push("ports_file_dir".to_string());
+    }
+    if plan.log.file.is_some() || plan.log.syslog || plan.log.remote_syslog.is_some() {
+        missing.push("logging to a file or syslog".to_string());
+    }
+    if !plan.proxies.is_empty() {
+        missing.push("HTTP/WebSocket proxies (issue #6)".to_string());
+    }
+    missing
+}
+
+/// Serves `plan` until SIGINT or SIGTERM, then returns `Ok(())`.
+pub async fn run(plan: Arc<Plan>) -> Result<(), ServeError> {
+    let missing = unsupported(&plan);
+    if !missing.is_empty() {
+        return Err(ServeError::NotBuilt(missing));
+    }
+    let Some(nats) = &plan.nats else {
+        return Err(ServeError::NotBuilt(vec!["a plan without NATS".into()]));
+    };
+    let server = NatsServer::bind(nats)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: nats.listen.to_string(),
+            source,
+        })?;
+    eprintln!(
+        "edge: listening for client connections on {}",
+        server.local_addr()?
+    );
+    let shutdown = shutdown_signal()?;
+    tokio::select! {
+        served = server.serve() => served?,
+        () = shutdown => eprintln!("edge: shutting down"),
+    }
+    Ok(())
+}
+
+/// A future that completes on SIGINT or (on Unix) SIGTERM.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}
