@@ -471,9 +471,10 @@ impl Conn {
 
     /// Pedantic clients are told about a subject that is not a valid
     /// literal; the message is still published, as nats-server does.
+    /// Only pedantic clients get their publish subjects checked, as in
+    /// nats-server 2.9.10 (`processPub`); others skip the scan entirely.
     fn check_publish_subject(&self, subject: &[u8]) {
-        let valid = std::str::from_utf8(subject).is_ok_and(is_valid_literal);
-        if self.opts.pedantic && !valid {
+        if self.opts.pedantic && !std::str::from_utf8(subject).is_ok_and(is_valid_literal) {
             self.send(ERR_INVALID_PUBLISH);
         }
     }

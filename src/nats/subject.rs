@@ -12,20 +12,32 @@ pub fn is_valid_literal(subject: &str) -> bool {
     valid(subject, false)
 }
 
+/// One pass over the bytes, no allocation: this runs for every message.
 fn valid(subject: &str, wildcards: bool) -> bool {
-    if subject.is_empty() || subject.contains([' ', '\t', '\r', '\n']) {
+    let bytes = subject.as_bytes();
+    if bytes.is_empty() {
         return false;
     }
+    let mut token_start = 0;
     let mut after_full_wildcard = false;
-    for token in subject.split('.') {
-        if token.is_empty() || after_full_wildcard {
-            return false;
-        }
-        match token {
-            ">" if wildcards => after_full_wildcard = true,
-            "*" if wildcards => {}
-            ">" | "*" => return false,
-            _ => {}
+    for i in 0..=bytes.len() {
+        let byte = bytes.get(i).copied();
+        match byte {
+            Some(b' ' | b'\t' | b'\r' | b'\n') => return false,
+            Some(b'.') | None => {
+                let token = &bytes[token_start..i];
+                if token.is_empty() || after_full_wildcard {
+                    return false;
+                }
+                match token {
+                    b">" if wildcards => after_full_wildcard = true,
+                    b"*" if wildcards => {}
+                    b">" | b"*" => return false,
+                    _ => {}
+                }
+                token_start = i + 1;
+            }
+            Some(_) => {}
         }
     }
     true
