@@ -200,9 +200,11 @@ fn ratio(part: u64, whole: u64) -> f64 {
     }
 }
 
-/// The match cache: publish subject to shared result.
+/// The match cache: publish subject to shared result. Looked up on every
+/// publish, so it hashes with aHash (fast, and randomly keyed per process, so
+/// client-chosen subjects cannot be crafted to collide) instead of SipHash.
 struct Cache<S> {
-    results: HashMap<Box<str>, Arc<MatchResult<S>>>,
+    results: HashMap<Box<str>, Arc<MatchResult<S>>, ahash::RandomState>,
     max: usize,
 }
 
@@ -257,7 +259,7 @@ impl<S: Clone + Eq + Hash> Sublist<S> {
         Sublist {
             root: Level::default(),
             cache: (max > 0).then(|| Cache {
-                results: HashMap::new(),
+                results: HashMap::default(),
                 max,
             }),
             empty: Arc::new(MatchResult::default()),
