@@ -11,8 +11,7 @@
 
 use super::protocol::{Config, Op, Parser, ProtocolError};
 use super::server::Shared;
-use super::subject::{is_valid_filter, is_valid_literal};
-use super::sublist::filter_matches;
+use super::subject::{filter_matches, is_valid_filter, is_valid_literal};
 use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -469,10 +468,9 @@ impl Conn {
         x
     }
 
-    /// Pedantic clients are told about a subject that is not a valid
-    /// literal; the message is still published, as nats-server does.
-    /// Only pedantic clients get their publish subjects checked, as in
-    /// nats-server 2.9.10 (`processPub`); others skip the scan entirely.
+    /// Only pedantic clients get their publish subject checked, as in
+    /// nats-server 2.9.10 (`processPub`): an invalid literal is reported and
+    /// the message is still published; others skip the scan entirely.
     fn check_publish_subject(&self, subject: &[u8]) {
         if self.opts.pedantic && !std::str::from_utf8(subject).is_ok_and(is_valid_literal) {
             self.send(ERR_INVALID_PUBLISH);

@@ -43,6 +43,26 @@ fn valid(subject: &str, wildcards: bool) -> bool {
     true
 }
 
+/// Whether the valid filter `filter` matches the publish subject `subject`
+/// (a subject without empty tokens): the one matching rule shared by the
+/// subscription index, its cache, and the no-responders reply lookup.
+pub fn filter_matches(filter: &str, subject: &str) -> bool {
+    let mut tokens = subject.split('.');
+    for f in filter.split('.') {
+        match (f, tokens.next()) {
+            (">", next) => return next.is_some(),
+            (_, None) => return false,
+            ("*", Some(_)) => {}
+            (literal, Some(token)) => {
+                if literal != token {
+                    return false;
+                }
+            }
+        }
+    }
+    tokens.next().is_none()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +85,19 @@ mod tests {
         assert!(is_valid_literal("foo*"));
         assert!(!is_valid_literal("foo.*"));
         assert!(!is_valid_literal(">"));
+    }
+
+    #[test]
+    fn filter_matching() {
+        assert!(filter_matches("foo.*", "foo.bar"));
+        assert!(!filter_matches("foo.*", "foo"));
+        assert!(!filter_matches("foo.*", "foo.bar.baz"));
+        assert!(filter_matches("foo.>", "foo.bar.baz"));
+        assert!(!filter_matches("foo.>", "foo"));
+        assert!(filter_matches(">", "foo"));
+        assert!(filter_matches("foo", "foo"));
+        assert!(!filter_matches("foo", "foo.bar"));
+        assert!(filter_matches("*.*", "*.>"));
+        assert!(!filter_matches("foo*", "foox"));
     }
 }

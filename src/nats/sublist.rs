@@ -62,7 +62,7 @@ mod tree;
 
 pub use shared::{AccountIndex, SharedSublist, GLOBAL_ACCOUNT};
 
-use super::subject::is_valid_filter;
+use super::subject::{filter_matches, is_valid_filter};
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
@@ -485,42 +485,9 @@ fn is_literal(filter: &str) -> bool {
     filter.split('.').all(|t| t != "*" && t != ">")
 }
 
-/// Whether the valid filter `filter` matches the publish subject `subject`
-/// (the cache's keys: no empty token).
-pub(crate) fn filter_matches(filter: &str, subject: &str) -> bool {
-    let mut tokens = subject.split('.');
-    for f in filter.split('.') {
-        match (f, tokens.next()) {
-            (">", next) => return next.is_some(),
-            (_, None) => return false,
-            ("*", Some(_)) => {}
-            (literal, Some(token)) => {
-                if literal != token {
-                    return false;
-                }
-            }
-        }
-    }
-    tokens.next().is_none()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn filter_matching() {
-        assert!(filter_matches("foo.*", "foo.bar"));
-        assert!(!filter_matches("foo.*", "foo"));
-        assert!(!filter_matches("foo.*", "foo.bar.baz"));
-        assert!(filter_matches("foo.>", "foo.bar.baz"));
-        assert!(!filter_matches("foo.>", "foo"));
-        assert!(filter_matches(">", "foo"));
-        assert!(filter_matches("foo", "foo"));
-        assert!(!filter_matches("foo", "foo.bar"));
-        assert!(filter_matches("*.*", "*.>"));
-        assert!(!filter_matches("foo*", "foox"));
-    }
 
     #[test]
     fn prunes_to_empty() {
