@@ -112,6 +112,15 @@ fn opcode(g: &mut Gen, word: &str) -> Vec<u8> {
         .collect()
 }
 
+/// An opcode in random case, then each argument after a run of blanks.
+fn write_args(out: &mut Vec<u8>, g: &mut Gen, word: &str, args: &[&[u8]]) {
+    out.extend(opcode(g, word));
+    for arg in args {
+        out.extend(blanks(g, 1));
+        out.extend_from_slice(arg);
+    }
+}
+
 fn eol(g: &mut Gen) -> &'static [u8] {
     if bool::arbitrary(g) {
         b"\r\n"
@@ -166,15 +175,11 @@ fn one(g: &mut Gen, ops: &mut Vec<Op>, out: &mut Vec<u8>) {
         2..=4 => {
             let (subject, reply, body) =
                 (token(g), bool::arbitrary(g).then(|| token(g)), payload(g));
-            out.extend(opcode(g, "PUB"));
-            out.extend(blanks(g, 1));
-            out.extend(&subject);
-            if let Some(r) = &reply {
-                out.extend(blanks(g, 1));
-                out.extend(r);
-            }
-            out.extend(blanks(g, 1));
-            out.extend(format!("{}{}", "0".repeat(below(g, 2)), body.len()).bytes());
+            let size = format!("{}{}", "0".repeat(below(g, 2)), body.len());
+            let mut args = vec![&subject[..]];
+            args.extend(reply.as_deref());
+            args.push(size.as_bytes());
+            write_args(out, g, "PUB", &args);
             out.extend(blanks(g, 0));
             out.extend_from_slice(eol(g));
             out.extend(&body);
@@ -193,17 +198,14 @@ fn one(g: &mut Gen, ops: &mut Vec<Op>, out: &mut Vec<u8>) {
                 payload(g)
             };
             let body = payload(g);
-            out.extend(opcode(g, "HPUB"));
-            out.extend(blanks(g, 1));
-            out.extend(&subject);
-            if let Some(r) = &reply {
-                out.extend(blanks(g, 1));
-                out.extend(r);
-            }
-            out.extend(blanks(g, 1));
-            out.extend(headers.len().to_string().bytes());
-            out.extend(blanks(g, 1));
-            out.extend((headers.len() + body.len()).to_string().bytes());
+            let (hdr_len, total) = (
+                headers.len().to_string(),
+                (headers.len() + body.len()).to_string(),
+            );
+            let mut args = vec![&subject[..]];
+            args.extend(reply.as_deref());
+            args.extend([hdr_len.as_bytes(), total.as_bytes()]);
+            write_args(out, g, "HPUB", &args);
             out.extend_from_slice(eol(g));
             out.extend(&headers);
             out.extend(&body);
@@ -217,15 +219,10 @@ fn one(g: &mut Gen, ops: &mut Vec<Op>, out: &mut Vec<u8>) {
         }
         6 | 7 => {
             let (subject, queue, sid) = (token(g), bool::arbitrary(g).then(|| token(g)), token(g));
-            out.extend(opcode(g, "SUB"));
-            out.extend(blanks(g, 1));
-            out.extend(&subject);
-            if let Some(q) = &queue {
-                out.extend(blanks(g, 1));
-                out.extend(q);
-            }
-            out.extend(blanks(g, 1));
-            out.extend(&sid);
+            let mut args = vec![&subject[..]];
+            args.extend(queue.as_deref());
+            args.push(&sid);
+            write_args(out, g, "SUB", &args);
             out.extend(blanks(g, 0));
             out.extend_from_slice(eol(g));
             ops.push(Op::Sub {
@@ -239,20 +236,16 @@ fn one(g: &mut Gen, ops: &mut Vec<Op>, out: &mut Vec<u8>) {
             let max = (bool::arbitrary(g))
                 .then(|| NonZeroU32::new(1 + u32::arbitrary(g) % 999_999_999))
                 .flatten();
-            out.extend(opcode(g, "UNSUB"));
-            out.extend(blanks(g, 1));
-            out.extend(&sid);
-            if let Some(m) = max {
-                out.extend(blanks(g, 1));
-                out.extend(m.to_string().bytes());
-            }
+            let max_text = max.map(|m| m.to_string());
+            let mut args = vec![&sid[..]];
+            args.extend(max_text.as_deref().map(str::as_bytes));
+            write_args(out, g, "UNSUB", &args);
             out.extend_from_slice(eol(g));
             ops.push(Op::Unsub { sid: b(sid), max });
         }
         9 => {
-            out.extend(opcode(g, "HMSG"));
-            out.extend(blanks(g, 1));
-            out.extend(token(g));
+            let subject = token(g);
+            write_args(out, g, "HMSG", &[&subject]);
             out.extend_from_slice(eol(g));
             out.extend_from_slice(b"\r\n");
             ops.push(Op::HMsg);
