@@ -605,15 +605,17 @@ fn syntax_error(source: &Arc<Source>, err: pest::error::Error<Rule>) -> Diagnost
     };
     let found = source.text[offset.min(source.text.len())..].chars().next();
     let before = &source.text[..offset.min(source.text.len())];
-    // An unterminated quote fails at the end of the file; point at where it opened.
-    let opened_at = match found {
+    // An unterminated quote fails at the end of the file: point at where
+    // the last one opened, and say which kind (`"` first) is open.
+    let unclosed: Vec<(char, usize)> = match found {
         None => ['"', '\'']
             .into_iter()
             .filter(|q| before.matches(*q).count() % 2 == 1)
-            .filter_map(|q| before.rfind(q))
-            .max(),
-        Some(_) => None,
+            .filter_map(|q| before.rfind(q).map(|at| (q, at)))
+            .collect(),
+        Some(_) => Vec::new(),
     };
+    let opened_at = unclosed.iter().map(|&(_, at)| at).max();
     let pos = source.pos(opened_at.unwrap_or(offset));
     let found_text = match found {
         None => "the end of the file".to_string(),
@@ -624,9 +626,17 @@ fn syntax_error(source: &Arc<Source>, err: pest::error::Error<Rule>) -> Diagnost
         pest::error::ErrorVariant::ParsingError { positives, .. } => positives.clone(),
         pest::error::ErrorVariant::CustomError { .. } => Vec::new(),
     };
-    let (message, help) = match expected_message(&expected, &found_text) {
-        Some(m) if opened_at.is_none() => m,
-        _ => explain(before, found, &found_text),
+    let (message, help) = match unclosed.first() {
+        Some(('"', _)) => (
+            "unterminated double-quoted string".into(),
+            Some("close the string with `\"`".into()),
+        ),
+        Some(_) => (
+            "unterminated single-quoted string".into(),
+            Some("close the string with `'`".into()),
+        ),
+        None => expected_message(&expected, &found_text)
+            .unwrap_or_else(|| explain(before, found, &found_text)),
     };
     let d = Diagnostic::new(pos, ErrorKind::Syntax(message));
     match help {
@@ -691,16 +701,7 @@ fn explain(before: &str, found: Option<char>, found_text: &str) -> (String, Opti
             Some("write `name = value`".into()),
         );
     }
-    let open_quote = |q: char| before.matches(q).count() % 2 == 1;
     match (found, last) {
-        (None, _) if open_quote('"') => (
-            "unterminated double-quoted string".into(),
-            Some("close the string with `\"`".into()),
-        ),
-        (None, _) if open_quote('\'') => (
-            "unterminated single-quoted string".into(),
-            Some("close the string with `'`".into()),
-        ),
         (Some(']'), Some(d)) if d.is_ascii_digit() => (
             format!("unexpected {found_text} right after a number"),
             Some("nats-server reads `3]` as the string \"3]\": put a space or comma before `]`".into()),
