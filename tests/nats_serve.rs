@@ -86,6 +86,11 @@ fn free_port() -> u16 {
 /// Reads until the text received ends with `end` (or the connection
 /// closes, or [`WAIT`] passes); returns everything read.
 fn read_until(s: &mut TcpStream, end: &str) -> String {
+    String::from_utf8_lossy(&read_bytes_until(s, end)).into_owned()
+}
+
+/// [`read_until`], byte for byte.
+fn read_bytes_until(s: &mut TcpStream, end: &str) -> Vec<u8> {
     let deadline = Instant::now() + WAIT;
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
@@ -99,7 +104,7 @@ fn read_until(s: &mut TcpStream, end: &str) -> String {
             Err(_) => break,
         }
     }
-    String::from_utf8_lossy(&got).into_owned()
+    got
 }
 
 /// True when the peer closes the connection within [`WAIT`].
@@ -262,6 +267,50 @@ fn no_responders_bytes_match_nats_server() {
         read_until(&mut s, "PONG\r\n"),
         "HMSG inbox.a 1 16 16\r\nNATS/1.0 503\r\n\r\n\r\nPONG\r\n"
     );
+}
+
+/// Publish subjects are bytes, checked by nobody but a pedantic client:
+/// each exchange below is what nats-server 2.9.10 answered (recorded with
+/// `verbose` and `pedantic` off, `headers` and `no_responders` on).
+#[test]
+fn publish_subjects_as_nats_server_reads_them() {
+    let edge = Edge::start();
+    let cases: &[(&[u8], &[u8])] = &[
+        // A `>` token in a publish subject is a literal token for the
+        // index: `*` subscribers still match it.
+        (
+            b"SUB foo.*.bar 1\r\nPUB foo.>.bar 1\r\nx\r\n",
+            b"MSG foo.>.bar 1 1\r\nx\r\nPONG\r\n",
+        ),
+        // Bytes that are not UTF-8 are a subject like any other.
+        (
+            b"SUB > 1\r\nPUB \xff.\xfe 1\r\nx\r\n",
+            b"MSG \xff.\xfe 1 1\r\nx\r\nPONG\r\n",
+        ),
+        // An empty token matches nothing, and a reply subject with one gets
+        // no no-responders status either.
+        (b"SUB a.*.b 1\r\nPUB a..b 0\r\n\r\n", b"PONG\r\n"),
+        (b"SUB a.> 1\r\nPUB x a..b 0\r\n\r\n", b"PONG\r\n"),
+        (b"SUB in.> 1\r\nPUB x in. 0\r\n\r\n", b"PONG\r\n"),
+        // A wildcard reply subject is matched like any other.
+        (
+            b"SUB in.> 1\r\nPUB x in.* 0\r\n\r\n",
+            b"HMSG in.* 1 16 16\r\nNATS/1.0 503\r\n\r\n\r\nPONG\r\n",
+        ),
+    ];
+    for (input, want) in cases {
+        let (mut s, _) = edge.raw();
+        let mut sent = b"CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"no_responders\":true}\r\n".to_vec();
+        sent.extend_from_slice(input);
+        sent.extend_from_slice(b"PING\r\n");
+        s.write_all(&sent).unwrap();
+        assert_eq!(
+            read_bytes_until(&mut s, "PONG\r\n"),
+            *want,
+            "after {}",
+            String::from_utf8_lossy(input)
+        );
+    }
 }
 
 #[test]

@@ -11,8 +11,8 @@
 
 use super::protocol::{Config, Op, Parser, ProtocolError};
 use super::server::Shared;
-use super::subject::{filter_matches, is_valid_filter, is_valid_literal};
-use bytes::{Bytes, BytesMut};
+use super::subject::{is_valid_filter, is_valid_literal};
+use bytes::{Buf, Bytes, BytesMut};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::io::Write as _;
@@ -363,23 +363,31 @@ impl Conn {
         self.handle.queue(&[bytes]);
     }
 
-    /// Every complete operation in `buf`; false when the connection must
-    /// close.
+    /// Every complete operation in `buf`, which keeps only the bytes of an
+    /// unfinished one; false when the connection must close.
     fn process(&mut self, buf: &mut BytesMut) -> bool {
-        loop {
-            match self.parser.next_op(buf) {
-                Ok(None) => return true,
-                Ok(Some(op)) => {
-                    if !self.op(op) {
-                        return false;
+        let mut at = 0;
+        let keep = loop {
+            match self.parser.parse(&buf[at..]) {
+                Ok((used, op)) => {
+                    at += used;
+                    match op {
+                        Some(op) => {
+                            if !self.op(op) {
+                                break false;
+                            }
+                        }
+                        None => break true,
                     }
                 }
                 Err(e) => {
                     self.protocol_error(&e);
-                    return false;
+                    break false;
                 }
             }
-        }
+        };
+        buf.advance(at);
+        keep
     }
 
     fn protocol_error(&self, e: &ProtocolError) {
@@ -395,9 +403,9 @@ impl Conn {
     }
 
     /// One operation; false when the connection must close.
-    fn op(&mut self, op: Op) -> bool {
+    fn op(&mut self, op: Op<&[u8]>) -> bool {
         match op {
-            Op::Connect(json) => return self.connect(&json),
+            Op::Connect(json) => return self.connect(json),
             Op::Info(_) | Op::Ok => {}
             Op::Ping => self.send(PONG),
             Op::Pong => self.pings_out = 0,
@@ -407,9 +415,9 @@ impl Conn {
                 payload,
             } => {
                 // nats-server checks the subject, answers +OK, then delivers.
-                self.check_publish_subject(&subject);
+                self.check_publish_subject(subject);
                 self.ok();
-                self.publish(&subject, reply.as_ref(), None, &payload);
+                self.publish(subject, reply, None, payload);
             }
             Op::HPub {
                 subject,
@@ -417,20 +425,20 @@ impl Conn {
                 headers,
                 payload,
             } => {
-                self.check_publish_subject(&subject);
+                self.check_publish_subject(subject);
                 self.ok();
                 // An empty header block is delivered as a plain MSG.
-                let headers = Some(&headers).filter(|h| !h.is_empty());
-                self.publish(&subject, reply.as_ref(), headers, &payload);
+                let headers = Some(headers).filter(|h| !h.is_empty());
+                self.publish(subject, reply, headers, payload);
             }
             Op::HMsg => self.ok(),
             Op::Sub {
                 subject,
                 queue,
                 sid,
-            } => self.subscribe(&subject, queue.as_ref(), sid),
+            } => self.subscribe(subject, queue, sid),
             Op::Unsub { sid, max } => {
-                self.unsubscribe(&sid, max.map(|m| u64::from(m.get())));
+                self.unsubscribe(sid, max.map(|m| u64::from(m.get())));
                 self.ok();
             }
         }
@@ -472,25 +480,21 @@ impl Conn {
     /// nats-server 2.9.10 (`processPub`): an invalid literal is reported and
     /// the message is still published; others skip the scan entirely.
     fn check_publish_subject(&self, subject: &[u8]) {
-        if self.opts.pedantic && !std::str::from_utf8(subject).is_ok_and(is_valid_literal) {
+        if self.opts.pedantic && !is_valid_literal(subject) {
             self.send(ERR_INVALID_PUBLISH);
         }
     }
 
     fn publish(
         &mut self,
-        subject: &Bytes,
-        reply: Option<&Bytes>,
-        headers: Option<&Bytes>,
-        payload: &Bytes,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
     ) {
-        let Ok(subj) = std::str::from_utf8(subject) else {
-            return;
-        };
-        if !is_valid_filter(subj) {
-            return;
-        }
-        let result = self.shared.sublist.matches(subj);
+        // As nats-server: any bytes are a subject (a pedantic client was
+        // warned above); one with an empty token matches nothing.
+        let result = self.shared.sublist.matches(subject);
         let mut delivered = false;
         for sub in &result.plain {
             delivered |= self.deliver(sub, subject, reply, headers, payload);
@@ -524,8 +528,8 @@ impl Conn {
         &mut self,
         sub: &SubRef,
         subject: &[u8],
-        reply: Option<&Bytes>,
-        headers: Option<&Bytes>,
+        reply: Option<&[u8]>,
+        headers: Option<&[u8]>,
         payload: &[u8],
     ) -> bool {
         let s = &sub.0;
@@ -570,13 +574,15 @@ impl Conn {
 
     /// The 503 status a requester with `no_responders` gets on the first of
     /// its own subscriptions that matches the reply subject.
-    fn no_responders(&mut self, reply: &Bytes) {
-        let Ok(reply_str) = std::str::from_utf8(reply) else {
-            return;
-        };
-        let sid = lock(&self.handle.subs)
-            .values()
-            .find(|s| filter_matches(&s.0.subject, reply_str))
+    fn no_responders(&mut self, reply: &[u8]) {
+        // As nats-server (`subForReply`): the first plain subscription of
+        // this client among the reply subject's matches, so a reply subject
+        // with an empty token gets nothing.
+        let matches = self.shared.sublist.matches(reply);
+        let sid = matches
+            .plain
+            .iter()
+            .find(|s| s.0.client.cid == self.handle.cid)
             .map(|s| s.0.sid.clone());
         let Some(sid) = sid else { return };
         self.line.clear();
@@ -589,7 +595,7 @@ impl Conn {
         self.handle.queue(&[&self.line, NO_RESPONDERS_HDR, b"\r\n"]);
     }
 
-    fn subscribe(&mut self, subject: &Bytes, queue: Option<&Bytes>, sid: Bytes) {
+    fn subscribe(&mut self, subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) {
         let subject = std::str::from_utf8(subject)
             .ok()
             .filter(|s| is_valid_filter(s));
@@ -606,7 +612,7 @@ impl Conn {
         // a repeated sid is accepted and changes nothing.
         let (count, exists) = {
             let subs = lock(&self.handle.subs);
-            (subs.len(), subs.contains_key(&sid))
+            (subs.len(), subs.contains_key(sid))
         };
         let max = self.shared.plan.limits.max_subscriptions;
         if max > 0 && count >= max as usize {
@@ -617,6 +623,8 @@ impl Conn {
             self.ok();
             return;
         }
+        // The one copy of a SUB: the subscription outlives the read buffer.
+        let sid = Bytes::copy_from_slice(sid);
         let sub = SubRef(Arc::new(Subscription {
             client: Arc::clone(&self.handle),
             sid: sid.clone(),
@@ -638,7 +646,7 @@ impl Conn {
         self.ok();
     }
 
-    fn unsubscribe(&mut self, sid: &Bytes, max: Option<u64>) {
+    fn unsubscribe(&mut self, sid: &[u8], max: Option<u64>) {
         let Some(sub) = lock(&self.handle.subs).get(sid).cloned() else {
             return;
         };

@@ -3,18 +3,18 @@
 /// A subject or a subscription filter: dot-separated non-empty tokens, no
 /// whitespace; `*` matches one token and `>` (last only) the rest, each only
 /// as a whole token (`foo*` is a literal token, as in nats-server).
-pub fn is_valid_filter(subject: &str) -> bool {
-    valid(subject, true)
+pub fn is_valid_filter(subject: impl AsRef<[u8]>) -> bool {
+    valid(subject.as_ref(), true)
 }
 
 /// A subject messages can be published to: a filter without wildcards.
-pub fn is_valid_literal(subject: &str) -> bool {
-    valid(subject, false)
+pub fn is_valid_literal(subject: impl AsRef<[u8]>) -> bool {
+    valid(subject.as_ref(), false)
 }
 
-/// One pass over the bytes, no allocation: this runs for every message.
-fn valid(subject: &str, wildcards: bool) -> bool {
-    let bytes = subject.as_bytes();
+/// One pass over the bytes (subjects are bytes on the wire, UTF-8 or not),
+/// no allocation.
+fn valid(bytes: &[u8], wildcards: bool) -> bool {
     if bytes.is_empty() {
         return false;
     }
@@ -46,13 +46,13 @@ fn valid(subject: &str, wildcards: bool) -> bool {
 /// Whether the valid filter `filter` matches the publish subject `subject`
 /// (a subject without empty tokens): the one matching rule shared by the
 /// subscription index, its cache, and the no-responders reply lookup.
-pub fn filter_matches(filter: &str, subject: &str) -> bool {
-    let mut tokens = subject.split('.');
-    for f in filter.split('.') {
+pub fn filter_matches(filter: &[u8], subject: &[u8]) -> bool {
+    let mut tokens = subject.split(|&b| b == b'.');
+    for f in filter.split(|&b| b == b'.') {
         match (f, tokens.next()) {
-            (">", next) => return next.is_some(),
+            (b">", next) => return next.is_some(),
             (_, None) => return false,
-            ("*", Some(_)) => {}
+            (b"*", Some(_)) => {}
             (literal, Some(token)) => {
                 if literal != token {
                     return false;
@@ -89,15 +89,15 @@ mod tests {
 
     #[test]
     fn filter_matching() {
-        assert!(filter_matches("foo.*", "foo.bar"));
-        assert!(!filter_matches("foo.*", "foo"));
-        assert!(!filter_matches("foo.*", "foo.bar.baz"));
-        assert!(filter_matches("foo.>", "foo.bar.baz"));
-        assert!(!filter_matches("foo.>", "foo"));
-        assert!(filter_matches(">", "foo"));
-        assert!(filter_matches("foo", "foo"));
-        assert!(!filter_matches("foo", "foo.bar"));
-        assert!(filter_matches("*.*", "*.>"));
-        assert!(!filter_matches("foo*", "foox"));
+        assert!(filter_matches(b"foo.*", b"foo.bar"));
+        assert!(!filter_matches(b"foo.*", b"foo"));
+        assert!(!filter_matches(b"foo.*", b"foo.bar.baz"));
+        assert!(filter_matches(b"foo.>", b"foo.bar.baz"));
+        assert!(!filter_matches(b"foo.>", b"foo"));
+        assert!(filter_matches(b">", b"foo"));
+        assert!(filter_matches(b"foo", b"foo"));
+        assert!(!filter_matches(b"foo", b"foo.bar"));
+        assert!(filter_matches(b"*.*", b"*.>"));
+        assert!(!filter_matches(b"foo*", b"foox"));
     }
 }

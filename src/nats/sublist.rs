@@ -204,7 +204,7 @@ fn ratio(part: u64, whole: u64) -> f64 {
 /// publish, so it hashes with aHash (fast, and randomly keyed per process, so
 /// client-chosen subjects cannot be crafted to collide) instead of SipHash.
 struct Cache<S> {
-    results: HashMap<Box<str>, Arc<MatchResult<S>>, ahash::RandomState>,
+    results: HashMap<Box<[u8]>, Arc<MatchResult<S>>, ahash::RandomState>,
     max: usize,
 }
 
@@ -292,12 +292,12 @@ impl<S: Clone + Eq + Hash> Sublist<S> {
                 Arc::make_mut(result).add(name.as_ref(), sub.clone());
             };
             if is_literal(filter) {
-                if let Some(result) = cache.results.get_mut(filter) {
+                if let Some(result) = cache.results.get_mut(filter.as_bytes()) {
                     add(result);
                 }
             } else {
                 for (subject, result) in cache.results.iter_mut() {
-                    if filter_matches(filter, subject) {
+                    if filter_matches(filter.as_bytes(), subject) {
                         add(result);
                     }
                 }
@@ -323,11 +323,11 @@ impl<S: Clone + Eq + Hash> Sublist<S> {
         self.generation += 1;
         if let Some(cache) = &mut self.cache {
             if is_literal(filter) {
-                cache.results.remove(filter);
+                cache.results.remove(filter.as_bytes());
             } else {
                 cache
                     .results
-                    .retain(|subject, _| !filter_matches(filter, subject));
+                    .retain(|subject, _| !filter_matches(filter.as_bytes(), subject));
             }
         }
         Ok(())
@@ -360,8 +360,10 @@ impl<S: Clone + Eq + Hash> Sublist<S> {
 
     /// Everything `subject` (a publish subject) reaches, from the cache when
     /// possible (then without allocating), else from the tree, caching the
-    /// answer.
-    pub fn matches(&mut self, subject: &str) -> Arc<MatchResult<S>> {
+    /// answer. A subject is bytes, as on the wire: nats-server matches
+    /// whatever a client publishes to, UTF-8 or not, and so does this.
+    pub fn matches(&mut self, subject: impl AsRef<[u8]>) -> Arc<MatchResult<S>> {
+        let subject = subject.as_ref();
         *self.matches.get_mut() += 1;
         if let Some(cache) = &self.cache {
             if let Some(result) = cache.results.get(subject) {
@@ -370,7 +372,7 @@ impl<S: Clone + Eq + Hash> Sublist<S> {
             }
         }
         let mut tokens = Vec::new();
-        for token in subject.split('.') {
+        for token in subject.split(|&b| b == b'.') {
             if token.is_empty() {
                 return Arc::clone(&self.empty);
             }
@@ -404,14 +406,15 @@ impl<S: Clone + Eq + Hash> Sublist<S> {
     ///
     /// An answer counts as a match (and a cached one as a hit); `None` counts
     /// nothing, so following it with `matches` counts the match once.
-    pub fn cached(&self, subject: &str) -> Option<Arc<MatchResult<S>>> {
+    pub fn cached(&self, subject: impl AsRef<[u8]>) -> Option<Arc<MatchResult<S>>> {
+        let subject = subject.as_ref();
         let hit = self.cache.as_ref().and_then(|c| c.results.get(subject));
         let result = match hit {
             Some(result) => {
                 self.hits.fetch_add(1, Ordering::Relaxed);
                 result
             }
-            None if subject.split('.').any(str::is_empty) => &self.empty,
+            None if subject.split(|&b| b == b'.').any(<[u8]>::is_empty) => &self.empty,
             None => return None,
         };
         self.matches.fetch_add(1, Ordering::Relaxed);

@@ -1,12 +1,17 @@
 //! The hot-path parser: one byte loop over a state enum, as parser.go.
 //!
-//! The machine reads from the connection's `BytesMut` read buffer and never
-//! copies: a finished operation is cut off the front of the buffer with
-//! `split_to(n).freeze()` and its subject, reply, sid and payload are
-//! `Bytes::slice`s of that one frame (a reference count, no allocation).
+//! The machine reads the connection's read buffer and never copies:
+//! [`Parser::parse`] returns an operation whose subject, reply, sid and
+//! payload borrow the buffer, with the number of bytes the caller may drop
+//! from its front. The connection handles every operation of a read this
+//! way and drops the bytes once, so a message costs no allocation, no copy
+//! and no reference count (nats-server's parser.go works on slices of its
+//! read buffer the same way). [`Parser::next_op`] is the same machine for
+//! callers that keep operations: `Bytes` slices of one frame cut off a
+//! `BytesMut`.
 //!
 //! Bytes that carry nothing (opcode letters, blanks, what follows `PING`)
-//! are dropped from the buffer as they are read, so a flood of blanks costs
+//! may be dropped as soon as they are read, so a flood of blanks costs
 //! no memory. A control line split across reads stays in the buffer from
 //! its argument's first byte and scanning resumes where it stopped; it is
 //! refused as soon as it provably exceeds `max_control_line`. A payload is
@@ -18,7 +23,7 @@
 use super::error::ProtocolError;
 use super::json;
 use super::op::Op;
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use std::num::NonZeroU32;
 use std::ops::Range;
 
@@ -137,10 +142,15 @@ struct Pending {
     size: usize,
 }
 
+/// What [`Parser::parse`] found: how many bytes of its input the caller may
+/// drop, and the operation they ended, if one did.
+pub type Parsed<'a> = (usize, Option<Op<&'a [u8]>>);
+
 /// The client-protocol parser of one connection.
 ///
-/// Feed it the read buffer with [`next_op`](Parser::next_op) until it
-/// returns `Ok(None)`, read more into the same buffer, repeat. After an
+/// Feed it the read buffer with [`parse`](Parser::parse) (or
+/// [`next_op`](Parser::next_op)) until it finds no operation, read more
+/// into the same buffer, repeat. After an
 /// error it only returns that error again: the connection must be closed
 /// (after sending [`ProtocolError::err_line`], if any).
 #[derive(Clone, Debug)]
@@ -267,18 +277,41 @@ impl Parser {
         self.state == State::Start && self.failed.is_none()
     }
 
-    /// The next complete operation at the front of `buf`, which it removes;
-    /// `Ok(None)` when `buf` ends inside an operation (all of it has been
-    /// read; append more and call again).
-    pub fn next_op(&mut self, buf: &mut BytesMut) -> Result<Option<Op>, ProtocolError> {
+    /// The next complete operation at the front of `input`, and how many
+    /// bytes of `input` the caller may now drop (that operation's, or the
+    /// ones read past when `input` ends inside an operation: `None`).
+    ///
+    /// This is the serving path: the operation borrows `input`, nothing is
+    /// copied or counted. Call again on what follows the dropped bytes;
+    /// when it returns `None`, read more, append, and call again on the
+    /// bytes kept. The parser remembers how far it scanned.
+    pub fn parse<'a>(&mut self, input: &'a [u8]) -> Result<Parsed<'a>, ProtocolError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        let result = self.step(buf);
+        let result = self.step(input);
         if let Err(e) = &result {
             self.failed = Some(e.clone());
         }
         result
+    }
+
+    /// [`parse`](Parser::parse) on a `BytesMut` buffer, for callers that
+    /// keep operations: the operation's bytes are cut off the front of
+    /// `buf` as one frame and its fields are `Bytes` slices of it (still no
+    /// copy); dropped bytes are removed from `buf`.
+    pub fn next_op(&mut self, buf: &mut BytesMut) -> Result<Option<Op>, ProtocolError> {
+        let base = buf.as_ptr() as usize;
+        let (used, op) = self.parse(buf)?;
+        // Offsets of the borrowed fields, so `buf` can be cut afterwards.
+        let op = op.map(|op| {
+            op.map(|s: &[u8]| {
+                let at = s.as_ptr() as usize - base;
+                at..at + s.len()
+            })
+        });
+        let frame = buf.split_to(used).freeze();
+        Ok(op.map(|op| op.map(|range| frame.slice(range))))
     }
 
     fn reset(&mut self) {
@@ -288,20 +321,20 @@ impl Parser {
         self.cr = false;
     }
 
-    fn step(&mut self, buf: &mut BytesMut) -> Result<Option<Op>, ProtocolError> {
+    fn step<'a>(&mut self, input: &'a [u8]) -> Result<Parsed<'a>, ProtocolError> {
         if self.state == State::Payload {
-            return self.payload(buf);
+            return self.payload(input);
         }
-        let len = buf.len();
+        let len = input.len();
         let mut i = self.pos;
         while i < len {
-            let b = buf[i];
+            let b = input[i];
             match self.state {
                 State::Arg => {
                     let mut j = i;
                     let mut cr = self.cr;
                     while j < len {
-                        match buf[j] {
+                        match input[j] {
                             b'\n' => break,
                             b'\r' => cr = true,
                             _ => {}
@@ -312,17 +345,17 @@ impl Parser {
                     if j == len {
                         break;
                     }
-                    return self.line(buf, j);
+                    return self.line(input, j);
                 }
-                State::Ignore => match buf[i..].iter().position(|&c| c == b'\n') {
+                State::Ignore => match input[i..].iter().position(|&c| c == b'\n') {
                     Some(k) => {
-                        buf.advance(i + k + 1);
                         self.reset();
-                        return Ok(Some(match self.verb {
+                        let op = match self.verb {
                             Verb::Pong => Op::Pong,
                             Verb::Ok => Op::Ok,
                             _ => Op::Ping,
-                        }));
+                        };
+                        return Ok((i + k + 1, Some(op)));
                     }
                     None => break,
                 },
@@ -345,19 +378,19 @@ impl Parser {
         }
         // Out of bytes: keep only the argument read so far, if any.
         if self.state == State::Arg {
-            buf.advance(self.arg_start);
-            self.pos = len - self.arg_start;
+            let used = self.arg_start;
+            self.pos = len - used;
             self.arg_start = 0;
             // The final argument is at least this long (`drop` cuts one
             // byte at most, and only once a `\r` was seen).
             if self.pos - usize::from(self.cr) > self.config.max_control_line {
                 return Err(ProtocolError::MaxControlLine);
             }
+            Ok((used, None))
         } else {
-            buf.advance(len);
             self.pos = 0;
+            Ok((len, None))
         }
-        Ok(None)
     }
 
     /// One opcode byte, matched case-insensitively.
@@ -418,46 +451,47 @@ impl Parser {
         Ok(())
     }
 
-    /// The control line is complete: its `\n` is at `buf[nl]`.
-    fn line(&mut self, buf: &mut BytesMut, nl: usize) -> Result<Option<Op>, ProtocolError> {
+    /// The control line is complete: its `\n` is at `input[nl]`.
+    fn line<'a>(&mut self, input: &'a [u8], nl: usize) -> Result<Parsed<'a>, ProtocolError> {
         // `drop`: with a `\r` after the first byte, the byte before the
         // `\n` is not part of the argument.
-        let end = nl - usize::from(self.cr) - self.arg_start;
+        let base = self.arg_start;
+        let end = nl - usize::from(self.cr) - base;
         if end > self.config.max_control_line {
             return Err(ProtocolError::MaxControlLine);
         }
-        buf.advance(self.arg_start);
-        let line_end = nl + 1 - self.arg_start;
+        // From here on offsets count from the argument's first byte.
+        let rest = &input[base..];
+        let line_end = nl + 1 - base;
         self.arg_start = 0;
-        let arg = &buf[..end];
-        let take = |buf: &mut BytesMut| buf.split_to(line_end).freeze();
+        let arg = &rest[..end];
         let op = match self.verb {
             Verb::Connect => {
                 if !json::unmarshals(arg, json::CONNECT_FIELDS) {
                     return Err(ProtocolError::ConnectJson);
                 }
-                Op::Connect(take(buf).slice(..end))
+                Op::Connect(arg)
             }
             Verb::Info => {
                 if !json::unmarshals(arg, json::INFO_FIELDS) {
                     return Err(ProtocolError::InfoJson);
                 }
-                Op::Info(take(buf).slice(..end))
+                Op::Info(arg)
             }
             Verb::Err => {
-                return Err(ProtocolError::ClientErr(take(buf).slice(..end)));
+                return Err(ProtocolError::ClientErr(Bytes::copy_from_slice(arg)));
             }
             Verb::Sub => {
                 let (n, [a, b, c]) = tokens::<3>(arg, is_split_sep);
-                let frame = match n {
-                    2 | 3 => take(buf),
+                let (queue, sid) = match n {
+                    2 => (None, b),
+                    3 => (Some(b), c),
                     _ => return Err(ProtocolError::SubArgs),
                 };
-                let (queue, sid) = if n == 3 { (Some(b), c) } else { (None, b) };
                 Op::Sub {
-                    subject: frame.slice(a),
-                    queue: queue.map(|q| frame.slice(q)),
-                    sid: frame.slice(sid),
+                    subject: &arg[a],
+                    queue: queue.map(|q| &arg[q]),
+                    sid: &arg[sid],
                 }
             }
             Verb::Unsub => {
@@ -467,10 +501,7 @@ impl Parser {
                     2 => parse_unsub_max(&arg[b]),
                     _ => return Err(ProtocolError::UnsubArgs),
                 };
-                Op::Unsub {
-                    sid: take(buf).slice(a),
-                    max,
-                }
+                Op::Unsub { sid: &arg[a], max }
             }
             Verb::Pub => {
                 let (n, [a, b, c]) = tokens::<3>(arg, is_blank);
@@ -483,7 +514,7 @@ impl Parser {
                 if size > self.config.max_payload {
                     return Err(ProtocolError::MaxPayload);
                 }
-                return self.await_payload(buf, a, reply, line_end, 0, size);
+                return self.await_payload(rest, base, a, reply, line_end, 0, size);
             }
             Verb::HPub => {
                 if !self.config.headers {
@@ -503,24 +534,29 @@ impl Parser {
                 if size > self.config.max_payload {
                     return Err(ProtocolError::MaxPayload);
                 }
-                return self.await_payload(buf, a, reply, line_end, hdr, size);
+                return self.await_payload(rest, base, a, reply, line_end, hdr, size);
             }
-            Verb::HMsg => return self.await_payload(buf, 0..0, None, line_end, 0, 0),
+            Verb::HMsg => return self.await_payload(rest, base, 0..0, None, line_end, 0, 0),
             Verb::Ping | Verb::Pong | Verb::Ok => return Err(ProtocolError::UnknownOperation),
         };
         self.reset();
-        Ok(Some(op))
+        Ok((base + line_end, Some(op)))
     }
 
-    fn await_payload(
+    /// Enters the payload state; `rest` starts at the argument, `base`
+    /// bytes after the start of the caller's input (which may be dropped
+    /// whatever comes next).
+    #[allow(clippy::too_many_arguments)]
+    fn await_payload<'a>(
         &mut self,
-        buf: &mut BytesMut,
+        rest: &'a [u8],
+        base: usize,
         subject: Range<usize>,
         reply: Option<Range<usize>>,
         start: usize,
         headers: usize,
         size: usize,
-    ) -> Result<Option<Op>, ProtocolError> {
+    ) -> Result<Parsed<'a>, ProtocolError> {
         self.pending = Pending {
             subject,
             reply,
@@ -529,38 +565,39 @@ impl Parser {
             size,
         };
         self.state = State::Payload;
-        self.payload(buf)
+        let (used, op) = self.payload(rest)?;
+        Ok((base + used, op))
     }
 
     /// MSG_PAYLOAD / MSG_END_R / MSG_END_N, by length instead of by byte.
-    fn payload(&mut self, buf: &mut BytesMut) -> Result<Option<Op>, ProtocolError> {
+    /// `input` starts at the control line's argument.
+    fn payload<'a>(&mut self, input: &'a [u8]) -> Result<Parsed<'a>, ProtocolError> {
         let p = &self.pending;
         let end = p.start + p.size;
-        let have = buf.len();
-        if (have > end && buf[end] != b'\r') || (have > end + 1 && buf[end + 1] != b'\n') {
+        let have = input.len();
+        if (have > end && input[end] != b'\r') || (have > end + 1 && input[end + 1] != b'\n') {
             return Err(ProtocolError::UnknownOperation);
         }
         if have < end + 2 {
-            return Ok(None);
+            return Ok((0, None));
         }
-        let frame: Bytes = buf.split_to(end + 2).freeze();
         let split = p.start + p.headers;
         let op = match self.verb {
             Verb::Pub => Op::Pub {
-                subject: frame.slice(p.subject.clone()),
-                reply: p.reply.clone().map(|r| frame.slice(r)),
-                payload: frame.slice(p.start..end),
+                subject: &input[p.subject.clone()],
+                reply: p.reply.clone().map(|r| &input[r]),
+                payload: &input[p.start..end],
             },
             Verb::HPub => Op::HPub {
-                subject: frame.slice(p.subject.clone()),
-                reply: p.reply.clone().map(|r| frame.slice(r)),
-                headers: frame.slice(p.start..split),
-                payload: frame.slice(split..end),
+                subject: &input[p.subject.clone()],
+                reply: p.reply.clone().map(|r| &input[r]),
+                headers: &input[p.start..split],
+                payload: &input[split..end],
             },
             _ => Op::HMsg,
         };
         self.reset();
-        Ok(Some(op))
+        Ok((end + 2, Some(op)))
     }
 }
 

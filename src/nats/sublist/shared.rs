@@ -57,7 +57,8 @@ impl<S: Clone + Eq + Hash> SharedSublist<S> {
     }
 
     /// [`Sublist::matches`]: a read lock for a cache hit, else a write lock.
-    pub fn matches(&self, subject: &str) -> Arc<MatchResult<S>> {
+    pub fn matches(&self, subject: impl AsRef<[u8]>) -> Arc<MatchResult<S>> {
+        let subject = subject.as_ref();
         if let Some(result) = self.read().cached(subject) {
             return result;
         }

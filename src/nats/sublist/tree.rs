@@ -20,7 +20,7 @@ const GROUP_INDEX_ABOVE: usize = 8;
 /// One token of a filter, as the tree files it.
 #[derive(Clone, Copy)]
 enum Token<'a> {
-    Literal(&'a str),
+    Literal(&'a [u8]),
     /// `*`: exactly one token.
     One,
     /// `>`: one or more trailing tokens.
@@ -28,13 +28,19 @@ enum Token<'a> {
 }
 
 impl<'a> Token<'a> {
-    fn of(token: &'a str) -> Self {
+    fn of(token: &'a [u8]) -> Self {
         match token {
-            "*" => Token::One,
-            ">" => Token::Rest,
+            b"*" => Token::One,
+            b">" => Token::Rest,
             literal => Token::Literal(literal),
         }
     }
+}
+
+/// The tokens of a filter or subject: bytes between dots (subjects are
+/// bytes on the wire; nothing here needs them to be UTF-8).
+fn split(subject: &[u8]) -> impl Iterator<Item = &[u8]> {
+    subject.split(|&b| b == b'.')
 }
 
 /// Distinct subscriptions, kept in a list so matching copies a slice.
@@ -133,7 +139,7 @@ impl<S: Clone + Eq + Hash> Node<S> {
 
 /// The nodes at one token position.
 pub(super) struct Level<S> {
-    literal: HashMap<Box<str>, Node<S>>,
+    literal: HashMap<Box<[u8]>, Node<S>>,
     one: Option<Box<Node<S>>>,
     rest: Option<Box<Node<S>>>,
 }
@@ -200,7 +206,7 @@ impl<S: Clone + Eq + Hash> Level<S> {
         queue: Option<&str>,
         sub: S,
     ) -> Result<Option<Arc<str>>, SublistError> {
-        let mut tokens = filter.split('.').map(Token::of).peekable();
+        let mut tokens = split(filter.as_bytes()).map(Token::of).peekable();
         let mut level = self;
         let node = loop {
             let Some(token) = tokens.next() else {
@@ -234,7 +240,7 @@ impl<S: Clone + Eq + Hash> Level<S> {
     }
 
     fn find_mut(&mut self, filter: &str) -> Option<&mut Node<S>> {
-        let mut tokens = filter.split('.').map(Token::of).peekable();
+        let mut tokens = split(filter.as_bytes()).map(Token::of).peekable();
         let mut level = self;
         loop {
             let node = level.child_mut(tokens.next()?)?;
@@ -273,11 +279,11 @@ impl<S: Clone + Eq + Hash> Level<S> {
     /// Cuts off the deepest run of nodes on `filter`'s path that hold no
     /// subscription and lead only further down that same path.
     fn prune(&mut self, filter: &str) {
-        let depth = filter.split('.').count();
+        let depth = split(filter.as_bytes()).count();
         // First the shallowest token position from which the rest is unused.
         let mut cut = None;
         let mut level: &Level<S> = self;
-        for (i, token) in filter.split('.').map(Token::of).enumerate() {
+        for (i, token) in split(filter.as_bytes()).map(Token::of).enumerate() {
             let Some(node) = level.child(token) else {
                 return;
             };
@@ -300,7 +306,7 @@ impl<S: Clone + Eq + Hash> Level<S> {
             return;
         };
         // Then down to the node's parent, and out with it.
-        let mut tokens = filter.split('.').map(Token::of);
+        let mut tokens = split(filter.as_bytes()).map(Token::of);
         let Some(parent_depth) = cut.checked_sub(1) else {
             if let Some(token) = tokens.next() {
                 self.remove_child(token);
@@ -333,7 +339,7 @@ impl<S: Clone + Eq + Hash> Level<S> {
 
     /// Adds every subscription matching the publish subject `tokens` (none
     /// empty, at least one) to `out`.
-    pub(super) fn collect(&self, tokens: &[&str], out: &mut ResultBuilder<S>) {
+    pub(super) fn collect(&self, tokens: &[&[u8]], out: &mut ResultBuilder<S>) {
         // Pending `*` branches; the literal branch is followed in place.
         let mut pending: Vec<(&Level<S>, usize)> = Vec::new();
         let mut cursor = Some((self, 0));
@@ -366,12 +372,17 @@ impl<S: Clone + Eq + Hash> Level<S> {
     pub(super) fn visit(&self, mut f: impl FnMut(&str, Option<&str>, &S)) {
         let mut pending: Vec<(&Level<S>, String)> = vec![(self, String::new())];
         while let Some((level, prefix)) = pending.pop() {
-            let literal = level.literal.iter().map(|(t, n)| (&**t, n));
+            let literal = level
+                .literal
+                .iter()
+                .map(|(t, n)| (String::from_utf8_lossy(t), n));
             let wild = [("*", level.one.as_deref()), (">", level.rest.as_deref())];
-            let wild = wild.into_iter().filter_map(|(t, n)| n.map(|n| (t, n)));
+            let wild = wild
+                .into_iter()
+                .filter_map(|(t, n)| n.map(|n| (std::borrow::Cow::Borrowed(t), n)));
             for (token, node) in literal.chain(wild) {
                 let filter = if prefix.is_empty() {
-                    token.to_owned()
+                    token.into_owned()
                 } else {
                     format!("{prefix}.{token}")
                 };
