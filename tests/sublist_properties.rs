@@ -778,7 +778,7 @@ fn the_cache_stays_bounded() {
     let mut sl = Sublist::new();
     sl.insert("s.*", None, 1).unwrap();
     for i in 0..5000 {
-        let r = sl.matches(&format!("s.{i}"));
+        let r = sl.matches(format!("s.{i}"));
         assert_eq!(plain(&r), [1]);
         assert!(sl.cache_len() <= CACHE_MAX);
     }
@@ -881,7 +881,7 @@ fn shared_sublist_across_threads() {
                 for i in 0..200u8 {
                     let filter = format!("t{t}.{}", i % 10);
                     let _ = shared.insert(&filter, None, i);
-                    let _ = shared.matches(&format!("t{t}.{}", i % 10));
+                    let _ = shared.matches(format!("t{t}.{}", i % 10));
                     if i % 3 == 0 {
                         let _ = shared.remove(&filter, None, &i);
                     }
