@@ -76,6 +76,9 @@ pub async fn run(plan: Arc<Plan>) -> Result<(), ServeError> {
     let Some(nats) = &plan.nats else {
         return Err(ServeError::NotBuilt(vec!["a plan without NATS".into()]));
     };
+    // Handlers first: a signal that arrives once the port is open must
+    // find them installed (otherwise the default action kills the process).
+    let shutdown = shutdown_signal()?;
     let server = NatsServer::bind(nats)
         .await
         .map_err(|source| ServeError::Bind {
@@ -86,7 +89,6 @@ pub async fn run(plan: Arc<Plan>) -> Result<(), ServeError> {
         "edge: listening for client connections on {}",
         server.local_addr()?
     );
-    let shutdown = shutdown_signal()?;
     tokio::select! {
         served = server.serve() => served?,
         () = shutdown => eprintln!("edge: shutting down"),
@@ -94,17 +96,23 @@ pub async fn run(plan: Arc<Plan>) -> Result<(), ServeError> {
     Ok(())
 }
 
-/// A future that completes on SIGINT or (on Unix) SIGTERM.
+/// A future that completes on SIGINT or (on Unix) SIGTERM. Both handlers
+/// are installed before it returns, not when it is first polled.
 fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    Ok(async move {
-        #[cfg(unix)]
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        #[cfg(not(unix))]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    Ok(async {
         let _ = tokio::signal::ctrl_c().await;
     })
 }

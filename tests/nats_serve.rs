@@ -494,6 +494,25 @@ fn quiet(edge: &Edge) -> TcpStream {
     s
 }
 
+/// nats-server measures every client's round trip with a first PING after
+/// 2 s (plus up to 20%), active client or not; then every ping_interval.
+#[test]
+fn first_ping_after_two_seconds() {
+    let edge = Edge::start();
+    let start = Instant::now();
+    let mut s = quiet(&edge);
+    // Activity does not put the first PING off.
+    s.write_all(b"PING\r\n").unwrap();
+    assert_eq!(read_until(&mut s, "PONG\r\n"), "PONG\r\n");
+    let got = read_until(&mut s, "PING\r\n");
+    let at = start.elapsed();
+    assert_eq!(got, "PING\r\n");
+    assert!(
+        at >= Duration::from_millis(1900) && at < Duration::from_millis(2900),
+        "first PING after {at:?}"
+    );
+}
+
 #[test]
 fn stale_connection_after_unanswered_pings() {
     let edge = Edge::with_config("ping_interval: \"1s\"\nping_max: 1\n");

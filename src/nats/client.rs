@@ -25,6 +25,8 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
+/// nats-server's `firstClientPingInterval`.
+const FIRST_PING: Duration = Duration::from_secs(2);
 const OK: &[u8] = b"+OK\r\n";
 const PING: &[u8] = b"PING\r\n";
 const PONG: &[u8] = b"PONG\r\n";
@@ -272,6 +274,9 @@ struct Conn {
     parser: Parser,
     opts: Opts,
     pings_out: i32,
+    /// A PONG has answered one of our PINGs (nats-server's `rtt != 0`):
+    /// until then every ping tick sends a PING, active client or not.
+    rtt_measured: bool,
     /// Clients appended to in this read batch, to wake once at its end.
     touched: Vec<Arc<ClientHandle>>,
     line: Vec<u8>,
@@ -298,6 +303,7 @@ impl Conn {
             parser,
             opts: Opts::default(),
             pings_out: 0,
+            rtt_measured: false,
             touched: Vec::new(),
             line: Vec::with_capacity(256),
             rng,
@@ -312,7 +318,12 @@ impl Conn {
             .limits
             .ping_interval
             .max(Duration::from_millis(1));
-        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        // nats-server's `setFirstPingTimer`: the first PING (which measures
+        // the round trip) comes after at most 2 s, plus up to 20% jitter.
+        let first = period.min(FIRST_PING);
+        let jitter = Duration::from_nanos(self.next_rand() % (first.as_nanos() as u64 / 5).max(1));
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + first + jitter, period);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut buf = BytesMut::with_capacity(32 * 1024);
         let now = tokio::time::Instant::now();
@@ -336,8 +347,9 @@ impl Conn {
                     }
                 }
                 _ = ping.tick() => {
-                    // As nats-server: no PING while the client is active.
-                    if last_in.elapsed() < period {
+                    // As nats-server: no PING while the client is active,
+                    // once the round trip is known.
+                    if self.rtt_measured && last_in.elapsed() < period {
                         continue;
                     }
                     let keep = self.ping_tick();
@@ -408,7 +420,10 @@ impl Conn {
             Op::Connect(json) => return self.connect(json),
             Op::Info(_) | Op::Ok => {}
             Op::Ping => self.send(PONG),
-            Op::Pong => self.pings_out = 0,
+            Op::Pong => {
+                self.pings_out = 0;
+                self.rtt_measured = true;
+            }
             Op::Pub {
                 subject,
                 reply,
