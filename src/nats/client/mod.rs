@@ -9,21 +9,26 @@
 //! buffered in one `write_all`. A client whose buffer would exceed
 //! `max_pending` is a slow consumer and is closed; nobody else waits for it.
 
+mod opts;
+mod outbound;
+mod subscription;
+
+pub use outbound::ClientHandle;
+pub use subscription::{SubRef, Subscription};
+
 use super::protocol::{Config, Op, Parser, ProtocolError};
 use super::server::Shared;
 use super::subject::{is_valid_filter, is_valid_literal};
 use bytes::{Buf, Bytes, BytesMut};
-use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use opts::Opts;
+use outbound::{lock, write_loop, Queued};
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
 
 /// nats-server's `firstClientPingInterval`.
 const FIRST_PING: Duration = Duration::from_secs(2);
@@ -40,170 +45,6 @@ const ERR_NO_RESPONDERS: &[u8] = b"-ERR 'no responders requires headers support'
 const ERR_AUTH: &[u8] = b"-ERR 'Authorization Violation'\r\n";
 /// The status-only header block of a no-responders reply (16 bytes).
 const NO_RESPONDERS_HDR: &[u8] = b"NATS/1.0 503\r\n\r\n";
-
-/// The half of a client other tasks use: its outbound buffer and flags.
-#[derive(Debug)]
-pub struct ClientHandle {
-    cid: u64,
-    headers: AtomicBool,
-    out: Mutex<Outbound>,
-    max_pending: usize,
-    wake_writer: Notify,
-    kill: Notify,
-    subs: Mutex<HashMap<Bytes, SubRef>>,
-}
-
-#[derive(Debug, Default)]
-struct Outbound {
-    buf: BytesMut,
-    closed: bool,
-}
-
-/// What became of bytes handed to [`ClientHandle::queue`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Queued {
-    /// Appended; `true` when the buffer was empty before (the writer needs
-    /// a wake-up).
-    Appended(bool),
-    /// The client is closed; the bytes were dropped.
-    Closed,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-impl ClientHandle {
-    fn new(cid: u64, max_pending: usize) -> Self {
-        ClientHandle {
-            cid,
-            headers: AtomicBool::new(false),
-            out: Mutex::new(Outbound::default()),
-            max_pending,
-            wake_writer: Notify::new(),
-            kill: Notify::new(),
-            subs: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Appends `parts` to the outbound buffer, or closes the client as a
-    /// slow consumer when that would exceed `max_pending`.
-    fn queue(&self, parts: &[&[u8]]) -> Queued {
-        let len: usize = parts.iter().map(|p| p.len()).sum();
-        let mut out = lock(&self.out);
-        if out.closed {
-            return Queued::Closed;
-        }
-        if out.buf.len() + len > self.max_pending {
-            // nats-server drops what is pending and closes without a word.
-            out.closed = true;
-            out.buf.clear();
-            drop(out);
-            self.wake_writer.notify_one();
-            self.kill.notify_one();
-            return Queued::Closed;
-        }
-        let was_empty = out.buf.is_empty();
-        for p in parts {
-            out.buf.extend_from_slice(p);
-        }
-        Queued::Appended(was_empty)
-    }
-
-    /// Marks the client closed: the writer flushes what is buffered and
-    /// shuts the socket down, and the reader stops.
-    fn close(&self) {
-        lock(&self.out).closed = true;
-        self.wake_writer.notify_one();
-        self.kill.notify_one();
-    }
-}
-
-/// One subscription, shared by its owner and the subscription index.
-#[derive(Debug)]
-pub struct Subscription {
-    client: Arc<ClientHandle>,
-    sid: Bytes,
-    subject: String,
-    queue: Option<String>,
-    /// Auto-unsubscribe after this many messages; 0 is no limit.
-    max: AtomicU64,
-    delivered: AtomicU64,
-}
-
-/// A subscription as filed in the index: equal only to itself.
-#[derive(Debug, Clone)]
-pub struct SubRef(Arc<Subscription>);
-
-impl PartialEq for SubRef {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-}
-
-impl Eq for SubRef {}
-
-impl Hash for SubRef {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        (Arc::as_ptr(&self.0) as usize).hash(state);
-    }
-}
-
-/// CONNECT options as nats-server keeps them: each CONNECT overwrites only
-/// the fields it names. Verbose and pedantic are on until a CONNECT.
-#[derive(Debug, Clone)]
-struct Opts {
-    verbose: bool,
-    pedantic: bool,
-    echo: bool,
-    headers: bool,
-    no_responders: bool,
-    protocol: i64,
-    account: Option<String>,
-}
-
-impl Default for Opts {
-    fn default() -> Self {
-        Opts {
-            verbose: true,
-            pedantic: true,
-            echo: true,
-            headers: false,
-            no_responders: false,
-            protocol: 0,
-            account: None,
-        }
-    }
-}
-
-impl Opts {
-    /// Lays the fields of a CONNECT JSON over these, as Go's `Unmarshal`
-    /// into existing options does (keys match case-insensitively, `null`
-    /// leaves a field alone). JSON serde cannot read (the parser accepted
-    /// it, as Go does) changes nothing.
-    fn merge(&mut self, json: &[u8]) {
-        let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(json) else {
-            return;
-        };
-        for (key, value) in map {
-            let flag = value.as_bool();
-            match key.to_ascii_lowercase().as_str() {
-                "verbose" => self.verbose = flag.unwrap_or(self.verbose),
-                "pedantic" => self.pedantic = flag.unwrap_or(self.pedantic),
-                "echo" => self.echo = flag.unwrap_or(self.echo),
-                "headers" => self.headers = flag.unwrap_or(self.headers),
-                "no_responders" => self.no_responders = flag.unwrap_or(self.no_responders),
-                "protocol" => self.protocol = value.as_i64().unwrap_or(self.protocol),
-                "account" => {
-                    if let Some(a) = value.as_str() {
-                        self.account = Some(a.to_string());
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-}
 
 /// Serves one accepted connection until it closes.
 pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
@@ -240,31 +81,6 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
     shared.remove_connection();
     handle.close();
     let _ = writer.await;
-}
-
-/// Writes whatever is buffered each time it is woken; on close, flushes
-/// the rest and shuts the socket down.
-async fn write_loop(handle: Arc<ClientHandle>, mut w: OwnedWriteHalf, deadline: Duration) {
-    loop {
-        let (chunk, closed) = {
-            let mut out = lock(&handle.out);
-            (out.buf.split().freeze(), out.closed)
-        };
-        if !chunk.is_empty() {
-            match tokio::time::timeout(deadline, w.write_all(&chunk)).await {
-                Ok(Ok(())) => continue,
-                _ => {
-                    handle.close();
-                    break;
-                }
-            }
-        }
-        if closed {
-            break;
-        }
-        handle.wake_writer.notified().await;
-    }
-    let _ = w.shutdown().await;
 }
 
 /// The reader side of a connection.
@@ -697,26 +513,5 @@ impl Conn {
         self.pings_out += 1;
         self.send(PING);
         true
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn connect_options_merge_as_go_unmarshal() {
-        let mut opts = Opts::default();
-        assert!(opts.verbose && opts.pedantic && opts.echo && !opts.headers);
-        opts.merge(br#"{"headers":true,"VERBOSE":false,"Pedantic":false}"#);
-        assert!(opts.headers && !opts.verbose && !opts.pedantic);
-        // A second CONNECT keeps what it does not name; null changes nothing.
-        opts.merge(br#"{"echo":false,"headers":null}"#);
-        assert!(opts.headers && !opts.echo);
-        opts.merge(b"null");
-        assert!(opts.headers);
-        opts.merge(br#"{"protocol":2,"account":"A"}"#);
-        assert_eq!(opts.protocol, 2);
-        assert_eq!(opts.account.as_deref(), Some("A"));
     }
 }

@@ -1,0 +1,78 @@
+//! The CONNECT options a connection keeps.
+
+/// CONNECT options as nats-server keeps them: each CONNECT overwrites only
+/// the fields it names. Verbose and pedantic are on until a CONNECT.
+#[derive(Debug, Clone)]
+pub(super) struct Opts {
+    pub(super) verbose: bool,
+    pub(super) pedantic: bool,
+    pub(super) echo: bool,
+    pub(super) headers: bool,
+    pub(super) no_responders: bool,
+    pub(super) protocol: i64,
+    pub(super) account: Option<String>,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            verbose: true,
+            pedantic: true,
+            echo: true,
+            headers: false,
+            no_responders: false,
+            protocol: 0,
+            account: None,
+        }
+    }
+}
+
+impl Opts {
+    /// Lays the fields of a CONNECT JSON over these, as Go's `Unmarshal`
+    /// into existing options does (keys match case-insensitively, `null`
+    /// leaves a field alone). JSON serde cannot read (the parser accepted
+    /// it, as Go does) changes nothing.
+    pub(super) fn merge(&mut self, json: &[u8]) {
+        let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(json) else {
+            return;
+        };
+        for (key, value) in map {
+            let flag = value.as_bool();
+            match key.to_ascii_lowercase().as_str() {
+                "verbose" => self.verbose = flag.unwrap_or(self.verbose),
+                "pedantic" => self.pedantic = flag.unwrap_or(self.pedantic),
+                "echo" => self.echo = flag.unwrap_or(self.echo),
+                "headers" => self.headers = flag.unwrap_or(self.headers),
+                "no_responders" => self.no_responders = flag.unwrap_or(self.no_responders),
+                "protocol" => self.protocol = value.as_i64().unwrap_or(self.protocol),
+                "account" => {
+                    if let Some(a) = value.as_str() {
+                        self.account = Some(a.to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_options_merge_as_go_unmarshal() {
+        let mut opts = Opts::default();
+        assert!(opts.verbose && opts.pedantic && opts.echo && !opts.headers);
+        opts.merge(br#"{"headers":true,"VERBOSE":false,"Pedantic":false}"#);
+        assert!(opts.headers && !opts.verbose && !opts.pedantic);
+        // A second CONNECT keeps what it does not name; null changes nothing.
+        opts.merge(br#"{"echo":false,"headers":null}"#);
+        assert!(opts.headers && !opts.echo);
+        opts.merge(b"null");
+        assert!(opts.headers);
+        opts.merge(br#"{"protocol":2,"account":"A"}"#);
+        assert_eq!(opts.protocol, 2);
+        assert_eq!(opts.account.as_deref(), Some("A"));
+    }
+}
