@@ -6,7 +6,7 @@
 //! without.
 
 use crate::nats::server::NatsServer;
-use crate::plan::{auth::ClientAuth, Plan};
+use crate::plan::Plan;
 use std::sync::Arc;
 
 /// Why serving failed.
@@ -33,11 +33,14 @@ pub enum ServeError {
 pub fn unsupported(plan: &Plan) -> Vec<String> {
     let mut missing = Vec::new();
     if let Some(nats) = &plan.nats {
-        if nats.auth.client != ClientAuth::None
-            || nats.auth.no_auth_user.is_some()
-            || !nats.auth.accounts.list.is_empty()
+        if nats
+            .auth
+            .accounts
+            .list
+            .iter()
+            .any(|a| !a.exports.is_empty() || !a.imports.is_empty())
         {
-            missing.push("client authentication/accounts (issue #4)".to_string());
+            missing.push("account exports/imports (issue #4)".to_string());
         }
         if nats.tls.is_some() {
             missing.push("TLS (issue #4)".to_string());

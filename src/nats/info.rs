@@ -26,16 +26,27 @@ pub struct ServerInfo {
     pub headers: bool,
     /// The largest payload accepted.
     pub max_payload: i32,
+    /// Whether clients must authenticate (`auth_required`).
+    pub auth_required: bool,
 }
 
 impl ServerInfo {
-    /// `INFO {...} \r\n` for client `client_id` connecting from `client_ip`.
-    pub fn line(&self, client_id: u64, client_ip: IpAddr) -> Vec<u8> {
+    /// `INFO {...} \r\n` for client `client_id` connecting from `client_ip`,
+    /// with the `nonce` it must sign if there are nkey users.
+    pub fn line(&self, client_id: u64, client_ip: IpAddr, nonce: Option<&str>) -> Vec<u8> {
         let s = |v: &str| serde_json::Value::from(v).to_string();
+        let auth = if self.auth_required {
+            "\"auth_required\":true,"
+        } else {
+            ""
+        };
+        let nonce = nonce
+            .map(|n| format!(",\"nonce\":{}", s(n)))
+            .unwrap_or_default();
         format!(
             "INFO {{\"server_id\":{},\"server_name\":{},\"version\":{},\"proto\":{PROTO},\
-             \"go\":{},\"host\":{},\"port\":{},\"headers\":{},\"max_payload\":{},\
-             \"client_id\":{client_id},\"client_ip\":{}}} \r\n",
+             \"go\":{},\"host\":{},\"port\":{},\"headers\":{},{auth}\"max_payload\":{},\
+             \"client_id\":{client_id},\"client_ip\":{}{nonce}}} \r\n",
             s(&self.server_id),
             s(&self.server_name),
             s(VERSION),
@@ -82,8 +93,9 @@ mod tests {
             port: 4222,
             headers: true,
             max_payload: 1048576,
+            auth_required: false,
         };
-        let line = String::from_utf8(info.line(4, "127.0.0.1".parse().unwrap())).unwrap();
+        let line = String::from_utf8(info.line(4, "127.0.0.1".parse().unwrap(), None)).unwrap();
         assert_eq!(
             line,
             "INFO {\"server_id\":\"NABC\",\"server_name\":\"NABC\",\"version\":\"2.9.10\",\

@@ -4,9 +4,11 @@
 //! the serving runtime: [`server`] (listener and shared state), [`client`]
 //! (one task per connection) and [`info`] (the INFO line).
 
+pub mod auth;
 pub mod client;
 pub mod info;
 pub mod nkey;
+pub mod permissions;
 pub mod protocol;
 pub mod server;
 pub mod subject;

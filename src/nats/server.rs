@@ -1,10 +1,13 @@
 //! The NATS listener: accepts clients and holds what they share (the
 //! subscription index, the client id counter, the server's INFO).
 
+use super::auth::Authenticator;
 use super::client::{self, SubRef};
 use super::info::{new_server_id, ServerInfo};
 use super::sublist::SharedSublist;
+use super::GLOBAL_ACCOUNT;
 use crate::plan::NatsPlan;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -17,8 +20,12 @@ pub struct Shared {
     pub plan: NatsPlan,
     /// The server's INFO, without the per-client fields.
     pub info: ServerInfo,
-    /// Subscriptions of the global account (the only one served so far).
-    pub sublist: SharedSublist<SubRef>,
+    /// Subscriptions of the global account (`$G`).
+    pub sublist: Arc<SharedSublist<SubRef>>,
+    /// Subscriptions of each configured account, by name (`$G` too).
+    pub accounts: HashMap<Arc<str>, Arc<SharedSublist<SubRef>>>,
+    /// Decides CONNECTs.
+    pub auth: Authenticator,
     next_cid: AtomicU64,
     connections: AtomicUsize,
 }
@@ -39,6 +46,12 @@ impl Shared {
             return false;
         }
         true
+    }
+
+    /// The subscription index of `account` (the global one for an
+    /// account the plan does not know, which authentication never yields).
+    pub fn account(&self, account: &str) -> Arc<SharedSublist<SubRef>> {
+        Arc::clone(self.accounts.get(account).unwrap_or(&self.sublist))
     }
 
     /// Forgets a connection counted by [`try_add_connection`](Self::try_add_connection).
@@ -65,6 +78,7 @@ impl NatsServer {
         let listener = TcpListener::bind((host, plan.listen.port)).await?;
         let port = listener.local_addr()?.port();
         let server_id = new_server_id();
+        let auth = Authenticator::new(&plan.auth, GLOBAL_ACCOUNT);
         let info = ServerInfo {
             server_name: plan
                 .server_name
@@ -75,16 +89,30 @@ impl NatsServer {
             port,
             headers: plan.headers,
             max_payload: plan.limits.max_payload,
+            auth_required: auth.info_auth_required(),
         };
-        let sublist = if plan.disable_sublist_cache {
-            SharedSublist::new(super::sublist::Sublist::without_cache())
-        } else {
-            SharedSublist::default()
+        let new_sublist = || {
+            Arc::new(if plan.disable_sublist_cache {
+                SharedSublist::new(super::sublist::Sublist::without_cache())
+            } else {
+                SharedSublist::default()
+            })
         };
+        let sublist = new_sublist();
+        let mut accounts = HashMap::new();
+        accounts.insert(Arc::from(GLOBAL_ACCOUNT), Arc::clone(&sublist));
+        for account in &plan.auth.accounts.list {
+            accounts
+                .entry(Arc::from(account.name.as_str()))
+                .or_insert_with(new_sublist);
+        }
+
         let shared = Arc::new(Shared {
             plan: plan.clone(),
             info,
             sublist,
+            accounts,
+            auth,
             next_cid: AtomicU64::new(0),
             connections: AtomicUsize::new(0),
         });

@@ -278,10 +278,11 @@ impl<S: Clone + Eq + Hash> Sublist<S> {
     /// inside and outside a group), but only once per (filter, queue).
     pub fn insert(
         &mut self,
-        filter: &str,
+        filter: impl AsRef<[u8]>,
         queue: Option<&str>,
         sub: S,
     ) -> Result<(), SublistError> {
+        let filter = filter.as_ref();
         check(filter, queue)?;
         let name = self.root.insert(filter, queue, sub.clone())?;
         self.count += 1;
@@ -292,12 +293,12 @@ impl<S: Clone + Eq + Hash> Sublist<S> {
                 Arc::make_mut(result).add(name.as_ref(), sub.clone());
             };
             if is_literal(filter) {
-                if let Some(result) = cache.results.get_mut(filter.as_bytes()) {
+                if let Some(result) = cache.results.get_mut(filter) {
                     add(result);
                 }
             } else {
                 for (subject, result) in cache.results.iter_mut() {
-                    if filter_matches(filter.as_bytes(), subject) {
+                    if filter_matches(filter, subject) {
                         add(result);
                     }
                 }
@@ -310,10 +311,11 @@ impl<S: Clone + Eq + Hash> Sublist<S> {
     /// filter, queue and subscription.
     pub fn remove(
         &mut self,
-        filter: &str,
+        filter: impl AsRef<[u8]>,
         queue: Option<&str>,
         sub: &S,
     ) -> Result<(), SublistError> {
+        let filter = filter.as_ref();
         check(filter, queue)?;
         if !self.root.remove(filter, queue, sub) {
             return Err(SublistError::NotFound);
@@ -323,11 +325,11 @@ impl<S: Clone + Eq + Hash> Sublist<S> {
         self.generation += 1;
         if let Some(cache) = &mut self.cache {
             if is_literal(filter) {
-                cache.results.remove(filter.as_bytes());
+                cache.results.remove(filter);
             } else {
                 cache
                     .results
-                    .retain(|subject, _| !filter_matches(filter.as_bytes(), subject));
+                    .retain(|subject, _| !filter_matches(filter, subject));
             }
         }
         Ok(())
@@ -336,13 +338,15 @@ impl<S: Clone + Eq + Hash> Sublist<S> {
     /// Removes many entries at once (a connection closing), then clears the
     /// match cache once instead of updating it per entry. Entries that are
     /// invalid or absent are skipped; returns how many were removed.
-    pub fn remove_batch<'a, I>(&mut self, entries: I) -> usize
+    pub fn remove_batch<'a, F, I>(&mut self, entries: I) -> usize
     where
-        I: IntoIterator<Item = (&'a str, Option<&'a str>, &'a S)>,
+        F: AsRef<[u8]>,
+        I: IntoIterator<Item = (F, Option<&'a str>, &'a S)>,
         S: 'a,
     {
         let mut removed = 0;
         for (filter, queue, sub) in entries {
+            let filter = filter.as_ref();
             if check(filter, queue).is_ok() && self.root.remove(filter, queue, sub) {
                 removed += 1;
             }
@@ -471,7 +475,7 @@ impl<S: Clone + Eq + Hash> Sublist<S> {
     }
 }
 
-fn check(filter: &str, queue: Option<&str>) -> Result<(), SublistError> {
+fn check(filter: &[u8], queue: Option<&str>) -> Result<(), SublistError> {
     if !is_valid_filter(filter) {
         return Err(SublistError::InvalidSubject);
     }
@@ -484,8 +488,8 @@ fn check(filter: &str, queue: Option<&str>) -> Result<(), SublistError> {
 }
 
 /// A valid filter without wildcard tokens.
-fn is_literal(filter: &str) -> bool {
-    filter.split('.').all(|t| t != "*" && t != ">")
+fn is_literal(filter: &[u8]) -> bool {
+    filter.split(|&b| b == b'.').all(|t| t != b"*" && t != b">")
 }
 
 #[cfg(test)]

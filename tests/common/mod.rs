@@ -44,3 +44,61 @@ pub fn write_test_certs(dir: &Path) {
     std::fs::write(dir.join("server.pem"), cert.pem()).expect("write cert");
     std::fs::write(dir.join("server-key.pem"), key.serialize_pem()).expect("write key");
 }
+
+/// A running `edge run` on 127.0.0.1 and a free port, killed on drop.
+pub struct RunningEdge {
+    child: std::process::Child,
+    /// The NATS client port.
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl RunningEdge {
+    /// Starts `edge run -c CONFIG -a 127.0.0.1 -p PORT` and waits until the
+    /// port accepts connections.
+    pub fn start(config: &str) -> RunningEdge {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("edge.conf");
+        std::fs::write(&path, config).expect("write config");
+        let port = free_port();
+        let child = Command::new(edge())
+            .args(["run", "-c"])
+            .arg(&path)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start edge");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "edge did not listen");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        RunningEdge {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    /// `nats://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for RunningEdge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}

@@ -11,14 +11,18 @@
 
 mod opts;
 mod outbound;
+mod rules;
 mod subscription;
 
 pub use outbound::ClientHandle;
 pub use subscription::{SubRef, Subscription};
 
+use super::auth::new_nonce;
+use super::permissions::Permissions;
 use super::protocol::{Config, Op, Parser, ProtocolError};
 use super::server::Shared;
 use super::subject::{is_valid_filter, is_valid_literal};
+use super::sublist::SharedSublist;
 use bytes::{Buf, Bytes, BytesMut};
 use opts::Opts;
 use outbound::{lock, write_loop, Queued};
@@ -43,6 +47,10 @@ const ERR_STALE: &[u8] = b"-ERR 'Stale Connection'\r\n";
 const ERR_PROTOCOL: &[u8] = b"-ERR 'invalid client protocol'\r\n";
 const ERR_NO_RESPONDERS: &[u8] = b"-ERR 'no responders requires headers support'\r\n";
 const ERR_AUTH: &[u8] = b"-ERR 'Authorization Violation'\r\n";
+const ERR_AUTH_TIMEOUT: &[u8] = b"-ERR 'Authentication Timeout'\r\n";
+/// Publish permissions remembered per connection, as nats-server's
+/// `maxPermCacheSize`.
+const MAX_PERM_CACHE: usize = 128;
 /// The status-only header block of a no-responders reply (16 bytes).
 const NO_RESPONDERS_HDR: &[u8] = b"NATS/1.0 503\r\n\r\n";
 
@@ -60,23 +68,24 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
     ));
     // INFO is written whatever max_pending says (nats-server sends it
     // before counting pending bytes).
+    let nonce = shared.auth.uses_nonce().then(new_nonce);
     lock(&handle.out)
         .buf
-        .extend_from_slice(&shared.info.line(cid, peer.ip()));
+        .extend_from_slice(&shared.info.line(cid, peer.ip(), nonce.as_deref()));
     if !shared.try_add_connection() {
         handle.queue(&[ERR_MAX_CONNS]);
         handle.close();
         let _ = writer.await;
         return;
     }
-    let mut conn = Conn::new(Arc::clone(&shared), Arc::clone(&handle));
+    let mut conn = Conn::new(Arc::clone(&shared), Arc::clone(&handle), nonce);
     conn.flush();
     conn.run(&mut reader).await;
     conn.flush();
     let subs: Vec<SubRef> = lock(&handle.subs).drain().map(|(_, s)| s).collect();
-    shared.sublist.remove_batch(
+    conn.sublist.remove_batch(
         subs.iter()
-            .map(|s| (s.0.subject.as_str(), s.0.queue.as_deref(), s)),
+            .map(|s| (&*s.0.subject, s.0.queue.as_deref(), s)),
     );
     shared.remove_connection();
     handle.close();
@@ -93,6 +102,16 @@ struct Conn {
     /// A PONG has answered one of our PINGs (nats-server's `rtt != 0`):
     /// until then every ping tick sends a PING, active client or not.
     rtt_measured: bool,
+    /// The subscription index of the client's account.
+    sublist: Arc<SharedSublist<SubRef>>,
+    /// The nonce its INFO carried (nkey users sign it).
+    nonce: Option<String>,
+    /// A CONNECT has authenticated it (or no authentication is configured).
+    authenticated: bool,
+    /// Its permissions, from its first authenticated CONNECT.
+    perms: Option<Arc<Permissions>>,
+    /// Publish verdicts of the permission lists, by subject.
+    pub_cache: std::collections::HashMap<Box<[u8]>, bool>,
     /// Clients appended to in this read batch, to wake once at its end.
     touched: Vec<Arc<ClientHandle>>,
     line: Vec<u8>,
@@ -100,14 +119,16 @@ struct Conn {
 }
 
 impl Conn {
-    fn new(shared: Arc<Shared>, handle: Arc<ClientHandle>) -> Self {
+    fn new(shared: Arc<Shared>, handle: Arc<ClientHandle>, nonce: Option<String>) -> Self {
         let limits = &shared.plan.limits;
         let parser = Parser::new(Config {
             max_control_line: usize::try_from(limits.max_control_line).unwrap_or(0),
             max_payload: usize::try_from(limits.max_payload).unwrap_or(0),
             headers: false,
-            awaiting_connect: false,
+            awaiting_connect: shared.auth.awaits_connect(),
         });
+        let sublist = Arc::clone(&shared.sublist);
+        let authenticated = !shared.auth.enabled();
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -120,6 +141,11 @@ impl Conn {
             opts: Opts::default(),
             pings_out: 0,
             rtt_measured: false,
+            sublist,
+            nonce,
+            authenticated,
+            perms: None,
+            pub_cache: std::collections::HashMap::new(),
             touched: Vec::new(),
             line: Vec::with_capacity(256),
             rng,
@@ -144,6 +170,9 @@ impl Conn {
         let mut buf = BytesMut::with_capacity(32 * 1024);
         let now = tokio::time::Instant::now();
         let mut last_in = now.checked_sub(period).unwrap_or(now);
+        // The authorization timeout, until a CONNECT authenticates.
+        let auth_deadline = tokio::time::sleep(self.shared.plan.auth.timeout);
+        tokio::pin!(auth_deadline);
         loop {
             if buf.capacity() - buf.len() < 4096 {
                 buf.reserve(32 * 1024);
@@ -173,6 +202,11 @@ impl Conn {
                     if !keep {
                         return;
                     }
+                }
+                () = &mut auth_deadline, if !self.authenticated => {
+                    self.send(ERR_AUTH_TIMEOUT);
+                    self.flush();
+                    return;
                 }
                 _ = handle.kill.notified() => return,
             }
@@ -247,8 +281,10 @@ impl Conn {
             } => {
                 // nats-server checks the subject, answers +OK, then delivers.
                 self.check_publish_subject(subject);
-                self.ok();
-                self.publish(subject, reply, None, payload);
+                if self.publish_allowed(subject, reply) {
+                    self.ok();
+                    self.publish(subject, reply, None, payload);
+                }
             }
             Op::HPub {
                 subject,
@@ -257,10 +293,12 @@ impl Conn {
                 payload,
             } => {
                 self.check_publish_subject(subject);
-                self.ok();
-                // An empty header block is delivered as a plain MSG.
-                let headers = Some(headers).filter(|h| !h.is_empty());
-                self.publish(subject, reply, headers, payload);
+                if self.publish_allowed(subject, reply) {
+                    self.ok();
+                    // An empty header block is delivered as a plain MSG.
+                    let headers = Some(headers).filter(|h| !h.is_empty());
+                    self.publish(subject, reply, headers, payload);
+                }
             }
             Op::HMsg => self.ok(),
             Op::Sub {
@@ -276,8 +314,34 @@ impl Conn {
         true
     }
 
+    /// nats-server's `processConnect`: authentication, then the account
+    /// designation, the protocol version and no-responders support.
     fn connect(&mut self, json: &[u8]) -> bool {
         self.opts.merge(json);
+        if self.shared.auth.enabled() {
+            let nonce = self.nonce.as_deref().unwrap_or("");
+            let Some(identity) = self
+                .shared
+                .auth
+                .authenticate(&self.opts.credentials(), nonce)
+            else {
+                self.send(ERR_AUTH);
+                return false;
+            };
+            if !self.authenticated {
+                self.authenticated = true;
+                self.sublist = self.shared.account(&identity.account);
+                if let Some(perms) = &identity.permissions {
+                    self.handle.rules.set(perms);
+                }
+                self.perms = identity.permissions;
+            }
+        }
+        // An account named in CONNECT is refused, `$G` too, as nats-server.
+        if self.opts.account.as_deref().is_some_and(|a| !a.is_empty()) {
+            self.send(ERR_AUTH);
+            return false;
+        }
         if !(0..=1).contains(&self.opts.protocol) {
             self.send(ERR_PROTOCOL);
             return false;
@@ -287,15 +351,59 @@ impl Conn {
             self.send(ERR_NO_RESPONDERS);
             return false;
         }
-        // Without authentication nats-server refuses any account, `$G` too.
-        if self.opts.account.as_deref().is_some_and(|a| !a.is_empty()) {
-            self.send(ERR_AUTH);
-            return false;
-        }
+        self.parser.set_awaiting_connect(false);
         self.parser.set_headers(headers);
         self.handle.headers.store(headers, Ordering::Relaxed);
         self.ok();
         true
+    }
+
+    /// nats-server's checks before a publish is answered `+OK`: the
+    /// gateway-reply prefix, the publish permissions, reserved reply
+    /// prefixes. A violation is reported and the message dropped; the
+    /// connection stays open.
+    fn publish_allowed(&mut self, subject: &[u8], reply: Option<&[u8]>) -> bool {
+        if subject.starts_with(b"_GR_.") {
+            self.permission_violation("Publish", subject, None);
+            return false;
+        }
+        if let Some(perms) = self.perms.clone() {
+            if !self.can_publish(&perms, subject) {
+                self.permission_violation("Publish", subject, None);
+                return false;
+            }
+        }
+        if let Some(reply) = reply.filter(|r| r.starts_with(b"_R_.") || r.starts_with(b"_GR_.")) {
+            let line = format!(
+                "-ERR 'Permissions Violation for Publish with Reply of {}'\r\n",
+                go_quote(reply)
+            );
+            self.send(line.as_bytes());
+            return false;
+        }
+        true
+    }
+
+    /// nats-server's `pubAllowedFullCheck`: the lists (cached), then the
+    /// reply subjects this client may answer (never cached).
+    fn can_publish(&mut self, perms: &Permissions, subject: &[u8]) -> bool {
+        let allowed = match self.pub_cache.get(subject) {
+            Some(&allowed) => allowed,
+            None => {
+                let allowed = perms.can_publish(subject);
+                if allowed || perms.responses().is_none() {
+                    if self.pub_cache.len() >= MAX_PERM_CACHE {
+                        self.pub_cache.clear();
+                    }
+                    self.pub_cache.insert(subject.into(), allowed);
+                }
+                allowed
+            }
+        };
+        allowed
+            || perms
+                .responses()
+                .is_some_and(|rule| self.handle.rules.answer(subject, rule))
     }
 
     fn next_rand(&mut self) -> u64 {
@@ -325,7 +433,7 @@ impl Conn {
     ) {
         // As nats-server: any bytes are a subject (a pedantic client was
         // warned above); one with an empty token matches nothing.
-        let result = self.shared.sublist.matches(subject);
+        let result = self.sublist.matches(subject);
         let mut delivered = false;
         for sub in &result.plain {
             delivered |= self.deliver(sub, subject, reply, headers, payload);
@@ -367,11 +475,15 @@ impl Conn {
         if s.client.cid == self.handle.cid && !self.opts.echo {
             return false;
         }
+        if !s.client.rules.allows(subject) {
+            return false;
+        }
         let max = s.max.load(Ordering::Relaxed);
         let n = s.delivered.fetch_add(1, Ordering::Relaxed) + 1;
         if max > 0 && n > max {
             return false;
         }
+        s.client.rules.received(reply);
         let headers = headers.filter(|_| s.client.headers.load(Ordering::Relaxed));
         self.line.clear();
         let line = &mut self.line;
@@ -409,7 +521,7 @@ impl Conn {
         // As nats-server (`subForReply`): the first plain subscription of
         // this client among the reply subject's matches, so a reply subject
         // with an empty token gets nothing.
-        let matches = self.shared.sublist.matches(reply);
+        let matches = self.sublist.matches(reply);
         let sid = matches
             .plain
             .iter()
@@ -426,21 +538,19 @@ impl Conn {
         self.handle.queue(&[&self.line, NO_RESPONDERS_HDR, b"\r\n"]);
     }
 
+    /// nats-server's `processSub` order: permissions, the subscription
+    /// limit (a repeated sid counts), a repeated sid (accepted, changes
+    /// nothing), then the subject's validity.
     fn subscribe(&mut self, subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) {
-        let subject = std::str::from_utf8(subject)
-            .ok()
-            .filter(|s| is_valid_filter(s));
-        let queue = match queue.map(|q| std::str::from_utf8(q)) {
-            None => Ok(None),
-            Some(Ok(q)) => Ok(Some(q)),
-            Some(Err(_)) => Err(()),
-        };
-        let (Some(subject), Ok(queue)) = (subject, queue) else {
-            self.send(ERR_INVALID_SUBJECT);
-            return;
-        };
-        // As nats-server: the limit first (a repeated sid counts too), then
-        // a repeated sid is accepted and changes nothing.
+        if let Some(perms) = &self.perms {
+            if !perms.can_subscribe(subject, queue) {
+                self.permission_violation("Subscription", subject, queue);
+                return;
+            }
+            if perms.needs_delivery_check(subject) {
+                self.handle.rules.check_deliveries();
+            }
+        }
         let (count, exists) = {
             let subs = lock(&self.handle.subs);
             (subs.len(), subs.contains_key(sid))
@@ -454,27 +564,45 @@ impl Conn {
             self.ok();
             return;
         }
+        let queue = match queue.map(|q| std::str::from_utf8(q)) {
+            None => Ok(None),
+            Some(Ok(q)) => Ok(Some(q)),
+            Some(Err(_)) => Err(()),
+        };
+        let (true, Ok(queue)) = (is_valid_filter(subject), queue) else {
+            self.send(ERR_INVALID_SUBJECT);
+            return;
+        };
         // The one copy of a SUB: the subscription outlives the read buffer.
         let sid = Bytes::copy_from_slice(sid);
         let sub = SubRef(Arc::new(Subscription {
             client: Arc::clone(&self.handle),
             sid: sid.clone(),
-            subject: subject.to_string(),
+            subject: subject.into(),
             queue: queue.map(str::to_string),
             max: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
         }));
-        if self
-            .shared
-            .sublist
-            .insert(subject, queue, sub.clone())
-            .is_err()
-        {
+        if self.sublist.insert(subject, queue, sub.clone()).is_err() {
             self.send(ERR_INVALID_SUBJECT);
             return;
         }
         lock(&self.handle.subs).insert(sid, sub);
         self.ok();
+    }
+
+    /// `-ERR 'Permissions Violation for KIND to "SUBJECT"'` (and `using
+    /// queue "QUEUE"`), quoted as Go's `%q`; the connection stays open.
+    fn permission_violation(&self, kind: &str, subject: &[u8], queue: Option<&[u8]>) {
+        let mut line = format!(
+            "-ERR 'Permissions Violation for {kind} to {}",
+            go_quote(subject)
+        );
+        if let Some(q) = queue {
+            line.push_str(&format!(" using queue {}", go_quote(q)));
+        }
+        line.push_str("'\r\n");
+        self.send(line.as_bytes());
     }
 
     fn unsubscribe(&mut self, sid: &[u8], max: Option<u64>) {
@@ -493,10 +621,7 @@ impl Conn {
     /// Takes `sub` out of the index and out of its owner's table.
     fn remove_sub(&self, sub: &SubRef) {
         let s = &sub.0;
-        let _ = self
-            .shared
-            .sublist
-            .remove(&s.subject, s.queue.as_deref(), sub);
+        let _ = self.sublist.remove(&s.subject, s.queue.as_deref(), sub);
         let mut subs = lock(&s.client.subs);
         if subs.get(&s.sid).is_some_and(|cur| cur == sub) {
             subs.remove(&s.sid);
@@ -514,4 +639,38 @@ impl Conn {
         self.send(PING);
         true
     }
+}
+
+/// Go's `%q` of a byte string: printable text as is, `"` and `\\`
+/// escaped, control characters and invalid UTF-8 as escapes.
+fn go_quote(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() + 2);
+    out.push('"');
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\u{7}' => out.push_str("\\a"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{b}' => out.push_str("\\v"),
+                c if (c as u32) < 0x80 && c.is_control() => {
+                    out.push_str(&format!("\\x{:02x}", c as u32));
+                }
+                c if c.is_control() || (c.is_whitespace() && c != ' ') => {
+                    out.push_str(&format!("\\u{:04x}", c as u32));
+                }
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out.push('"');
+    out
 }

@@ -1,5 +1,7 @@
 //! The CONNECT options a connection keeps.
 
+use crate::nats::auth::Credentials;
+
 /// CONNECT options as nats-server keeps them: each CONNECT overwrites only
 /// the fields it names. Verbose and pedantic are on until a CONNECT.
 #[derive(Debug, Clone)]
@@ -11,6 +13,11 @@ pub(super) struct Opts {
     pub(super) no_responders: bool,
     pub(super) protocol: i64,
     pub(super) account: Option<String>,
+    pub(super) user: String,
+    pub(super) pass: String,
+    pub(super) auth_token: String,
+    pub(super) nkey: String,
+    pub(super) sig: String,
 }
 
 impl Default for Opts {
@@ -23,11 +30,34 @@ impl Default for Opts {
             no_responders: false,
             protocol: 0,
             account: None,
+            user: String::new(),
+            pass: String::new(),
+            auth_token: String::new(),
+            nkey: String::new(),
+            sig: String::new(),
         }
     }
 }
 
+/// A string field: set by a string, left alone by `null`.
+fn set_text(field: &mut String, value: &serde_json::Value) {
+    if let Some(s) = value.as_str() {
+        *field = s.to_string();
+    }
+}
+
 impl Opts {
+    /// The credentials this CONNECT (with earlier ones) presents.
+    pub(super) fn credentials(&self) -> Credentials<'_> {
+        Credentials {
+            user: &self.user,
+            pass: &self.pass,
+            token: &self.auth_token,
+            nkey: &self.nkey,
+            sig: &self.sig,
+        }
+    }
+
     /// Lays the fields of a CONNECT JSON over these, as Go's `Unmarshal`
     /// into existing options does (keys match case-insensitively, `null`
     /// leaves a field alone). JSON serde cannot read (the parser accepted
@@ -50,6 +80,11 @@ impl Opts {
                         self.account = Some(a.to_string());
                     }
                 }
+                "user" => set_text(&mut self.user, &value),
+                "pass" => set_text(&mut self.pass, &value),
+                "auth_token" => set_text(&mut self.auth_token, &value),
+                "nkey" => set_text(&mut self.nkey, &value),
+                "sig" => set_text(&mut self.sig, &value),
                 _ => {}
             }
         }

@@ -10,6 +10,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 
+use super::rules::DeliveryRules;
 use super::subscription::SubRef;
 
 /// The half of a client other tasks use: its outbound buffer and flags.
@@ -24,6 +25,8 @@ pub struct ClientHandle {
     pub(super) kill: Notify,
     /// Its subscriptions by sid.
     pub(super) subs: Mutex<HashMap<bytes::Bytes, SubRef>>,
+    /// What its permissions ask of those delivering to it.
+    pub(super) rules: DeliveryRules,
 }
 
 #[derive(Debug, Default)]
@@ -56,6 +59,7 @@ impl ClientHandle {
             wake_writer: Notify::new(),
             kill: Notify::new(),
             subs: Mutex::new(HashMap::new()),
+            rules: DeliveryRules::default(),
         }
     }
 

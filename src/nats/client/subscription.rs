@@ -13,7 +13,8 @@ pub struct Subscription {
     /// The owner, to deliver to.
     pub(super) client: Arc<ClientHandle>,
     pub(super) sid: Bytes,
-    pub(super) subject: String,
+    /// The filter: bytes, as on the wire (UTF-8 or not, as nats-server).
+    pub(super) subject: Box<[u8]>,
     pub(super) queue: Option<String>,
     /// Auto-unsubscribe after this many messages; 0 is no limit.
     pub(super) max: AtomicU64,

@@ -66,7 +66,12 @@ impl<S: Clone + Eq + Hash> SharedSublist<S> {
     }
 
     /// [`Sublist::insert`].
-    pub fn insert(&self, filter: &str, queue: Option<&str>, sub: S) -> Result<(), SublistError> {
+    pub fn insert(
+        &self,
+        filter: impl AsRef<[u8]>,
+        queue: Option<&str>,
+        sub: S,
+    ) -> Result<(), SublistError> {
         let mut sublist = self.write();
         let outcome = sublist.insert(filter, queue, sub);
         self.generation
@@ -75,7 +80,12 @@ impl<S: Clone + Eq + Hash> SharedSublist<S> {
     }
 
     /// [`Sublist::remove`].
-    pub fn remove(&self, filter: &str, queue: Option<&str>, sub: &S) -> Result<(), SublistError> {
+    pub fn remove(
+        &self,
+        filter: impl AsRef<[u8]>,
+        queue: Option<&str>,
+        sub: &S,
+    ) -> Result<(), SublistError> {
         let mut sublist = self.write();
         let outcome = sublist.remove(filter, queue, sub);
         self.generation
@@ -84,9 +94,10 @@ impl<S: Clone + Eq + Hash> SharedSublist<S> {
     }
 
     /// [`Sublist::remove_batch`].
-    pub fn remove_batch<'a, I>(&self, entries: I) -> usize
+    pub fn remove_batch<'a, F, I>(&self, entries: I) -> usize
     where
-        I: IntoIterator<Item = (&'a str, Option<&'a str>, &'a S)>,
+        F: AsRef<[u8]>,
+        I: IntoIterator<Item = (F, Option<&'a str>, &'a S)>,
         S: 'a,
     {
         let mut sublist = self.write();

@@ -202,11 +202,11 @@ impl<S: Clone + Eq + Hash> Level<S> {
     /// name of its queue group, if any.
     pub(super) fn insert(
         &mut self,
-        filter: &str,
+        filter: &[u8],
         queue: Option<&str>,
         sub: S,
     ) -> Result<Option<Arc<str>>, SublistError> {
-        let mut tokens = split(filter.as_bytes()).map(Token::of).peekable();
+        let mut tokens = split(filter).map(Token::of).peekable();
         let mut level = self;
         let node = loop {
             let Some(token) = tokens.next() else {
@@ -239,8 +239,8 @@ impl<S: Clone + Eq + Hash> Level<S> {
         }
     }
 
-    fn find_mut(&mut self, filter: &str) -> Option<&mut Node<S>> {
-        let mut tokens = split(filter.as_bytes()).map(Token::of).peekable();
+    fn find_mut(&mut self, filter: &[u8]) -> Option<&mut Node<S>> {
+        let mut tokens = split(filter).map(Token::of).peekable();
         let mut level = self;
         loop {
             let node = level.child_mut(tokens.next()?)?;
@@ -253,7 +253,7 @@ impl<S: Clone + Eq + Hash> Level<S> {
 
     /// Takes `sub` out of `filter`'s node and prunes the nodes left holding
     /// nothing. False if it was not there.
-    pub(super) fn remove(&mut self, filter: &str, queue: Option<&str>, sub: &S) -> bool {
+    pub(super) fn remove(&mut self, filter: &[u8], queue: Option<&str>, sub: &S) -> bool {
         let Some(node) = self.find_mut(filter) else {
             return false;
         };
@@ -278,12 +278,12 @@ impl<S: Clone + Eq + Hash> Level<S> {
 
     /// Cuts off the deepest run of nodes on `filter`'s path that hold no
     /// subscription and lead only further down that same path.
-    fn prune(&mut self, filter: &str) {
-        let depth = split(filter.as_bytes()).count();
+    fn prune(&mut self, filter: &[u8]) {
+        let depth = split(filter).count();
         // First the shallowest token position from which the rest is unused.
         let mut cut = None;
         let mut level: &Level<S> = self;
-        for (i, token) in split(filter.as_bytes()).map(Token::of).enumerate() {
+        for (i, token) in split(filter).map(Token::of).enumerate() {
             let Some(node) = level.child(token) else {
                 return;
             };
@@ -306,7 +306,7 @@ impl<S: Clone + Eq + Hash> Level<S> {
             return;
         };
         // Then down to the node's parent, and out with it.
-        let mut tokens = split(filter.as_bytes()).map(Token::of);
+        let mut tokens = split(filter).map(Token::of);
         let Some(parent_depth) = cut.checked_sub(1) else {
             if let Some(token) = tokens.next() {
                 self.remove_child(token);

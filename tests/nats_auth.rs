@@ -1,0 +1,219 @@
+//! Client authentication and accounts, driven by async-nats against a real
+//! `edge run`: each auth kind with good and bad credentials, and account
+//! isolation. The byte-level answers (error texts, what closes, what is
+//! sent before CONNECT) are held to nats-server's recordings in
+//! tests/nats_transcripts.rs.
+
+mod common;
+
+use common::RunningEdge;
+use futures::StreamExt;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Connects once, without retrying, so a refused login is an error.
+async fn connect(
+    edge: &RunningEdge,
+    opts: async_nats::ConnectOptions,
+) -> Result<async_nats::Client, String> {
+    tokio::time::timeout(WAIT, opts.max_reconnects(Some(0)).connect(edge.url()))
+        .await
+        .map_err(|_| "timed out".to_string())?
+        .map_err(|e| e.to_string())
+}
+
+/// Whether `client` gets its own message back on a fresh subject (every
+/// step bounded: a refused client must not hang the test).
+async fn round_trip(client: &async_nats::Client, subject: &str) -> bool {
+    tokio::time::timeout(WAIT, round_trip_unbounded(client, subject))
+        .await
+        .unwrap_or(false)
+}
+
+async fn round_trip_unbounded(client: &async_nats::Client, subject: &str) -> bool {
+    let Ok(mut sub) = client.subscribe(subject.to_string()).await else {
+        return false;
+    };
+    if client
+        .publish(subject.to_string(), "ping".into())
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    let _ = client.flush().await;
+    matches!(tokio::time::timeout(WAIT, sub.next()).await, Ok(Some(m)) if &m.payload[..] == b"ping")
+}
+
+/// `connect` must fail: async-nats with no reconnects gives up at once.
+async fn refused(edge: &RunningEdge, opts: async_nats::ConnectOptions) -> bool {
+    let opts = opts.max_reconnects(Some(0));
+    match tokio::time::timeout(WAIT, opts.connect(edge.url())).await {
+        Ok(Err(_)) => true,
+        Ok(Ok(client)) => {
+            // A client may report success before the server's answer; an
+            // authenticated one can round-trip, a refused one cannot.
+            !round_trip(&client, "probe.refused").await
+        }
+        Err(_) => true,
+    }
+}
+
+#[test]
+fn user_password_plain_and_bcrypt() {
+    let hash = bcrypt::hash("s3cret", 4).expect("hash");
+    let edge = RunningEdge::start(&format!(
+        "authorization {{ users = [ {{user: plain, password: pw}}, {{user: hashed, password: \"{hash}\"}} ] }}\n"
+    ));
+    rt().block_on(async {
+        let c = connect(
+            &edge,
+            async_nats::ConnectOptions::with_user_and_password("plain".into(), "pw".into()),
+        )
+        .await
+        .expect("plain user connects");
+        assert!(round_trip(&c, "a.plain").await);
+        let c = connect(
+            &edge,
+            async_nats::ConnectOptions::with_user_and_password("hashed".into(), "s3cret".into()),
+        )
+        .await
+        .expect("bcrypt user connects");
+        assert!(round_trip(&c, "a.hashed").await);
+        assert!(
+            refused(
+                &edge,
+                async_nats::ConnectOptions::with_user_and_password("hashed".into(), "wrong".into())
+            )
+            .await
+        );
+        assert!(
+            refused(
+                &edge,
+                async_nats::ConnectOptions::with_user_and_password("nobody".into(), "pw".into())
+            )
+            .await
+        );
+        assert!(refused(&edge, async_nats::ConnectOptions::new()).await);
+    });
+}
+
+#[test]
+fn token_plain_and_bcrypt() {
+    for token in ["t0ken".to_string(), bcrypt::hash("t0ken", 4).expect("hash")] {
+        let edge = RunningEdge::start(&format!("authorization {{ token: \"{token}\" }}\n"));
+        rt().block_on(async {
+            let c = connect(
+                &edge,
+                async_nats::ConnectOptions::with_token("t0ken".into()),
+            )
+            .await
+            .expect("token connects");
+            assert!(round_trip(&c, "t").await);
+            assert!(
+                refused(
+                    &edge,
+                    async_nats::ConnectOptions::with_token("wrong".into())
+                )
+                .await
+            );
+        });
+    }
+}
+
+#[test]
+fn nkey_user_signs_the_nonce() {
+    let user = nkeys::KeyPair::new_user();
+    let other = nkeys::KeyPair::new_user();
+    let edge = RunningEdge::start(&format!(
+        "authorization {{ users = [ {{ nkey: {} }} ] }}\n",
+        user.public_key()
+    ));
+    rt().block_on(async {
+        let seed = user.seed().expect("seed");
+        let c = connect(&edge, async_nats::ConnectOptions::with_nkey(seed))
+            .await
+            .expect("nkey user connects");
+        assert!(round_trip(&c, "nk").await);
+        // A key the server does not know, and a known key whose signature
+        // does not verify (signed by another key).
+        let stranger = other.seed().expect("seed");
+        assert!(refused(&edge, async_nats::ConnectOptions::with_nkey(stranger)).await);
+    });
+}
+
+#[test]
+fn no_auth_user_logs_in_clients_without_credentials() {
+    let edge = RunningEdge::start(
+        "authorization { users = [ {user: anon, password: a, permissions: {publish: \"open.>\", subscribe: \"open.>\"}}, {user: admin, password: b} ] }\nno_auth_user: anon\n",
+    );
+    rt().block_on(async {
+        let anon = connect(&edge, async_nats::ConnectOptions::new())
+            .await
+            .expect("anonymous connects");
+        assert!(round_trip(&anon, "open.x").await);
+        // Its permissions apply: it cannot receive on other subjects.
+        assert!(!round_trip(&anon, "closed.x").await);
+        let admin = connect(
+            &edge,
+            async_nats::ConnectOptions::with_user_and_password("admin".into(), "b".into()),
+        )
+        .await
+        .expect("admin connects");
+        assert!(round_trip(&admin, "closed.x").await);
+    });
+}
+
+#[test]
+fn accounts_isolate_subjects() {
+    let edge = RunningEdge::start(
+        "accounts { A { users = [{user: a1, password: p}, {user: a2, password: p}] }, B { users = [{user: b1, password: p}] } }\n",
+    );
+    rt().block_on(async {
+        let login =
+            |u: &str| async_nats::ConnectOptions::with_user_and_password(u.into(), "p".into());
+        let a1 = connect(&edge, login("a1")).await.expect("a1");
+        let a2 = connect(&edge, login("a2")).await.expect("a2");
+        let b1 = connect(&edge, login("b1")).await.expect("b1");
+        let mut in_a = a2.subscribe("shared").await.expect("sub a2");
+        let mut in_b = b1.subscribe("shared").await.expect("sub b1");
+        a2.flush().await.expect("flush");
+        b1.flush().await.expect("flush");
+        a1.publish("shared", "from A".into())
+            .await
+            .expect("publish");
+        a1.flush().await.expect("flush");
+        let got = tokio::time::timeout(WAIT, in_a.next()).await;
+        assert!(matches!(got, Ok(Some(m)) if &m.payload[..] == b"from A"));
+        // Account B never sees account A's message.
+        let leaked = tokio::time::timeout(Duration::from_millis(300), in_b.next()).await;
+        assert!(leaked.is_err(), "account B received {leaked:?}");
+    });
+}
+
+#[test]
+fn authorization_timeout_closes_silent_clients() {
+    use std::io::Read;
+    let edge = RunningEdge::start("authorization { user: u, password: p, timeout: 0.5 }\n");
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", edge.port)).expect("connect");
+    s.set_read_timeout(Some(WAIT)).expect("timeout");
+    let mut got = Vec::new();
+    let start = std::time::Instant::now();
+    let _ = s.read_to_end(&mut got);
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.contains("\"auth_required\":true"), "{text}");
+    assert!(
+        text.ends_with("-ERR 'Authentication Timeout'\r\n"),
+        "{text}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(3));
+}
