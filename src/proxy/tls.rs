@@ -1,0 +1,71 @@
+//! The proxy listener's TLS (node-http-proxy's `ssl`): certificate chain
+//! and key from the plan, client certificates required and checked
+//! against `ca_file` when `verify` is set, `min_version` honoured, HTTP/1.1
+//! offered by ALPN.
+
+use crate::plan::TlsPlan;
+use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+use std::sync::Arc;
+use tokio_rustls::TlsAcceptor;
+
+/// Why the listener's TLS could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A PEM file could not be read.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// rustls refused the settings.
+    #[error("proxy TLS: {0}")]
+    Rustls(#[from] rustls::Error),
+    /// The client certificate verifier could not be built.
+    #[error("proxy TLS client verification: {0}")]
+    Verifier(String),
+}
+
+fn file_error(path: &std::path::Path, e: impl std::fmt::Display) -> TlsError {
+    TlsError::File {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// Builds the acceptor from the plan's files.
+pub fn acceptor(plan: &TlsPlan) -> Result<TlsAcceptor, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&plan.cert_file)
+        .map_err(|e| file_error(&plan.cert_file, e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| file_error(&plan.cert_file, e))?;
+    let key =
+        PrivateKeyDer::from_pem_file(&plan.key_file).map_err(|e| file_error(&plan.key_file, e))?;
+    let versions: &[&rustls::SupportedProtocolVersion] = match plan.min_version.as_deref() {
+        Some("1.3") => &[&rustls::version::TLS13],
+        _ => rustls::DEFAULT_VERSIONS,
+    };
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)?;
+    let builder = match (&plan.ca_file, plan.verify) {
+        (Some(ca), true) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_file_iter(ca).map_err(|e| file_error(ca, e))? {
+                roots
+                    .add(cert.map_err(|e| file_error(ca, e))?)
+                    .map_err(|e| file_error(ca, e))?;
+            }
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                    .build()
+                    .map_err(|e| TlsError::Verifier(e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_single_cert(certs, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
