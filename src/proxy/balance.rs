@@ -131,7 +131,9 @@ impl Balancer {
                     .min_by_key(|&i| self.targets[i].in_flight.load(Ordering::Relaxed))
             }
         }?;
-        self.targets[index].in_flight.fetch_add(1, Ordering::Relaxed);
+        self.targets[index]
+            .in_flight
+            .fetch_add(1, Ordering::Relaxed);
         Some(InFlight {
             balancer: Arc::clone(self),
             index,

@@ -30,9 +30,7 @@ pub struct Incoming<'a> {
 impl Incoming<'_> {
     /// The `Host` header as text, if present and readable.
     pub fn host(&self) -> Option<&str> {
-        self.headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
+        self.headers.get(header::HOST).and_then(|v| v.to_str().ok())
     }
 }
 
@@ -53,7 +51,10 @@ pub enum Kind {
 pub fn url_join(target_path: &str, request: &str) -> String {
     let (tpath, tquery) = split_query(target_path);
     let (rpath, rquery) = split_query(request);
-    let joined: Vec<&str> = [tpath, rpath].into_iter().filter(|s| !s.is_empty()).collect();
+    let joined: Vec<&str> = [tpath, rpath]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect();
     let mut path = collapse_slashes(&joined.join("/"));
     for scheme in ["http:/", "https:/"] {
         if let Some(at) = path.find(scheme) {
@@ -168,8 +169,7 @@ fn append_forwarded(headers: &mut HeaderMap, name: &'static str, value: &str) {
 
 /// Standard base64 (RFC 4648) for the Basic `Authorization` value.
 pub fn base64(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
         let b = [
@@ -214,7 +214,11 @@ pub fn outgoing_headers(
             (Kind::WebSocket, false) => "ws",
             (Kind::WebSocket, true) => "wss",
         };
-        append_forwarded(&mut h, "x-forwarded-for", &req.peer.ip().to_canonical().to_string());
+        append_forwarded(
+            &mut h,
+            "x-forwarded-for",
+            &req.peer.ip().to_canonical().to_string(),
+        );
         append_forwarded(&mut h, "x-forwarded-port", &port);
         append_forwarded(&mut h, "x-forwarded-proto", proto);
         if kind == Kind::Web && !h.contains_key("x-forwarded-host") {

@@ -22,10 +22,8 @@ const HOP_BY_HOP: [&str; 6] = [
 /// ignoring case: `Connection: keep-alive, Upgrade` has `upgrade`.
 pub fn has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
     headers.get_all(name).iter().any(|v| {
-        v.to_str().is_ok_and(|s| {
-            s.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case(token))
-        })
+        v.to_str()
+            .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
     })
 }
 
@@ -40,7 +38,13 @@ pub fn is_websocket_upgrade(method: &http::Method, headers: &HeaderMap) -> bool 
 
 /// Removes the hop-by-hop headers and every header named in `Connection`.
 /// With `keep_upgrade`, `Upgrade` stays and `Connection` becomes `Upgrade`.
+/// A `Content-Length` beside `Transfer-Encoding` goes too (RFC 9112 6.3:
+/// the message was framed by the encoding; forwarding both is how requests
+/// get smuggled).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        headers.remove(header::CONTENT_LENGTH);
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -112,6 +116,7 @@ mod tests {
             ("x-secret", "1"),
             ("te", "trailers"),
             ("transfer-encoding", "chunked"),
+            ("content-length", "12"),
             ("upgrade", "websocket"),
             ("proxy-connection", "keep-alive"),
             ("x-kept", "yes"),
@@ -123,7 +128,10 @@ mod tests {
 
     #[test]
     fn keeps_upgrade_for_websockets() {
-        let mut h = map(&[("connection", "keep-alive, Upgrade"), ("upgrade", "websocket")]);
+        let mut h = map(&[
+            ("connection", "keep-alive, Upgrade"),
+            ("upgrade", "websocket"),
+        ]);
         assert!(is_websocket_upgrade(&http::Method::GET, &h));
         assert!(!is_websocket_upgrade(&http::Method::POST, &h));
         strip_hop_by_hop(&mut h, true);

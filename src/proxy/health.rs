@@ -28,7 +28,11 @@ pub fn spawn(shared: &Arc<Shared>) {
 async fn run(shared: Arc<Shared>, route: usize, index: usize, check: HealthCheck) {
     let (Some(rt), Some(target)) = (
         shared.routes.get(route),
-        shared.plan.routes.get(route).and_then(|r| r.targets.get(index)),
+        shared
+            .plan
+            .routes
+            .get(route)
+            .and_then(|r| r.targets.get(index)),
     ) else {
         return;
     };

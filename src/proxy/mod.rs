@@ -56,7 +56,9 @@ pub fn unsupported(plan: &ProxyPlan) -> Vec<String> {
             missing.push(format!("{name}: follow_redirects"));
         }
         if o.events_subject.is_some() {
-            missing.push(format!("{name}: events_subject (open/close are logged only)"));
+            missing.push(format!(
+                "{name}: events_subject (open/close are logged only)"
+            ));
         }
     }
     missing

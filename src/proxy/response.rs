@@ -129,7 +129,11 @@ fn rewrite_location(opts: &ProxyOptions, cx: &Context<'_>, headers: &mut HeaderM
 /// map's entry for the old value or `*`, and `""` removing the attribute.
 fn rewrite_cookies(headers: &mut HeaderMap, rule: &Rewrite, attr: &str) {
     let Rewrite::Map(map) = rule else { return };
-    let cookies: Vec<HeaderValue> = headers.get_all(header::SET_COOKIE).iter().cloned().collect();
+    let cookies: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .cloned()
+        .collect();
     if cookies.is_empty() {
         return;
     }
@@ -229,10 +233,7 @@ mod tests {
 
     #[test]
     fn location_parts() {
-        assert_eq!(
-            split_url("http://a:81/x?y"),
-            Some(("http", "a:81", "/x?y"))
-        );
+        assert_eq!(split_url("http://a:81/x?y"), Some(("http", "a:81", "/x?y")));
         assert_eq!(host_and_port("A:81", "http"), ("a".into(), Some(81)));
         assert_eq!(host_and_port("[::1]", "https"), ("::1".into(), Some(443)));
         assert!(is_rewritten_redirect(StatusCode::CREATED));

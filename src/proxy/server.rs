@@ -33,8 +33,8 @@ use tokio_rustls::TlsAcceptor;
 
 /// Request heads larger than this are answered 431 by hyper.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
-/// Request headers beyond this count are answered 431 by hyper.
-pub const MAX_HEADERS: usize = 100;
+/// (Request headers beyond hyper's default count, 100, are answered 431
+/// too; setting the count moves hyper's header array to the heap.)
 /// A client has this long to send a whole request head (slowloris guard).
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -274,8 +274,7 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(HEAD_TIMEOUT)
         .preserve_header_case(true)
-        .max_buf_size(MAX_HEAD_BYTES)
-        .max_headers(MAX_HEADERS)
+        .max_header_size(MAX_HEAD_BYTES)
         .serve_connection(io, service)
         .with_upgrades();
     if watch_idle {
@@ -313,22 +312,22 @@ async fn handle(
         .map_or("/", |p| p.as_str())
         .to_owned();
     let index = shared.plan.router.route(host.as_deref(), &path);
-    let (res, upstream, in_flight) = match index
-        .and_then(|i| Some((shared.plan.routes.get(i)?, shared.routes.get(i)?)))
-    {
-        None => (plain(StatusCode::NOT_FOUND), "-".to_owned(), None),
-        Some((route, rt)) => {
-            let timeout = route.options.timeout.map_or(0, |t| t.as_millis().max(1));
-            conn.idle
-                .timeout_ms
-                .store(u64::try_from(timeout).unwrap_or(u64::MAX), Ordering::Relaxed);
-            if route.options.ws && is_websocket_upgrade(req.method(), req.headers()) {
-                ws::proxy(route, rt, &conn, req).await
-            } else {
-                web(route, rt, &conn, req).await
+    let (res, upstream, in_flight) =
+        match index.and_then(|i| Some((shared.plan.routes.get(i)?, shared.routes.get(i)?))) {
+            None => (plain(StatusCode::NOT_FOUND), "-".to_owned(), None),
+            Some((route, rt)) => {
+                let timeout = route.options.timeout.map_or(0, |t| t.as_millis().max(1));
+                conn.idle.timeout_ms.store(
+                    u64::try_from(timeout).unwrap_or(u64::MAX),
+                    Ordering::Relaxed,
+                );
+                if route.options.ws && is_websocket_upgrade(req.method(), req.headers()) {
+                    ws::proxy(route, rt, &conn, req).await
+                } else {
+                    web(route, rt, &conn, req).await
+                }
             }
-        }
-    };
+        };
     let status = res.status().as_u16();
     let log = AccessLog {
         peer: conn.peer,

@@ -57,10 +57,12 @@ pub fn acceptor(plan: &TlsPlan) -> Result<TlsAcceptor, TlsError> {
                     .add(cert.map_err(|e| file_error(ca, e))?)
                     .map_err(|e| file_error(ca, e))?;
             }
-            let verifier =
-                rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                    .build()
-                    .map_err(|e| TlsError::Verifier(e.to_string()))?;
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| TlsError::Verifier(e.to_string()))?;
             builder.with_client_cert_verifier(verifier)
         }
         _ => builder.with_no_client_auth(),
