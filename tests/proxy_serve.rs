@@ -1036,6 +1036,7 @@ mod tls {
         let dir = tempfile::tempdir().expect("tempdir");
         common::write_test_certs(dir.path());
         let up = https_upstream(dir.path()).await;
+        let plain = Upstream::ok().await;
         let d = dir.path().display().to_string();
         let edge = Edge::start_in(
             dir,
@@ -1047,9 +1048,11 @@ mod tls {
     {{ match {{ path: "/ok" }}, target: "https://localhost:{p}", ca_file: "{d}/ca.pem" }}
     {{ match {{ path: "/untrusted" }}, target: "https://localhost:{p}" }}
     {{ match {{ path: "/insecure" }}, target: "https://localhost:{p}", secure: false }}
+    {{ match {{ path: "/xf" }}, target: "{plain}", xfwd: true }}
   ]
 }}"#,
-                p = up.port()
+                p = up.port(),
+                plain = plain.url()
             ),
         );
         let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config(
@@ -1087,5 +1090,155 @@ mod tls {
         // Plain HTTP on the TLS port gets no HTTP answer.
         let res = raw(edge.addr(), b"GET /ok HTTP/1.1\r\nHost: a\r\n\r\n", QUIET).await;
         assert!(!res.starts_with("HTTP/1.1 200"), "{res}");
+        // xfwd over TLS: proto https, port 443 when Host has none.
+        let res = exchange("/xf").await;
+        assert!(res.starts_with("HTTP/1.1 200"), "{res}");
+        let seen = plain.nth(1).await;
+        assert_eq!(seen.header("x-forwarded-proto"), "https");
+        assert_eq!(seen.header("x-forwarded-port"), "443");
     }
+
+    /// A CA, a server certificate and a client certificate it signed.
+    fn client_auth_certs(dir: &std::path::Path) {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        let ca_key = KeyPair::generate().expect("ca key");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).expect("ca");
+        for (name, san) in [("server", "localhost"), ("client", "client.test")] {
+            let key = KeyPair::generate().expect("key");
+            let cert = CertificateParams::new(vec![san.to_owned()])
+                .expect("params")
+                .signed_by(&key, &ca, &ca_key)
+                .expect("cert");
+            std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).expect("write");
+            std::fs::write(dir.join(format!("{name}-key.pem")), key.serialize_pem())
+                .expect("write");
+        }
+        std::fs::write(dir.join("ca.pem"), ca.pem()).expect("write ca");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn tls_verify_requires_a_client_certificate_from_ca_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        client_auth_certs(dir.path());
+        let up = Upstream::ok().await;
+        let d = dir.path().display().to_string();
+        let edge = Edge::start_in(
+            dir,
+            &format!(
+                r#"proxy {{
+  listen: "127.0.0.1:PORT"
+  tls {{ cert_file: "{d}/server.pem", key_file: "{d}/server-key.pem", ca_file: "{d}/ca.pem", verify: true }}
+  target: "{}"
+}}"#,
+                up.url()
+            ),
+        );
+        let base = client_config(&edge.dir.path().join("ca.pem"));
+        let certs: Vec<_> = CertificateDer::pem_file_iter(edge.dir.path().join("client.pem"))
+            .expect("certs")
+            .collect::<Result<_, _>>()
+            .expect("certs");
+        let key =
+            PrivateKeyDer::from_pem_file(edge.dir.path().join("client-key.pem")).expect("key");
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(edge.dir.path().join("ca.pem")).expect("ca") {
+            roots.add(cert.expect("cert")).expect("add");
+        }
+        let with_cert = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_client_auth_cert(certs, key)
+        .expect("client auth");
+        let ask = |config: rustls::ClientConfig| {
+            let addr = edge.addr();
+            async move {
+                let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+                let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+                let name = ServerName::try_from("localhost").expect("name");
+                let Ok(mut tls) = connector.connect(name, tcp).await else {
+                    return String::new();
+                };
+                let req = b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+                if tls.write_all(req).await.is_err() {
+                    return String::new();
+                }
+                let mut out = Vec::new();
+                let _ = tokio::time::timeout(WAIT, tls.read_to_end(&mut out)).await;
+                String::from_utf8_lossy(&out).into_owned()
+            }
+        };
+        let res = ask(with_cert).await;
+        assert!(res.starts_with("HTTP/1.1 200"), "{res}");
+        let res = ask(base).await;
+        assert!(
+            !res.contains("HTTP/1.1"),
+            "served without a client certificate: {res}"
+        );
+        assert_eq!(up.seen().len(), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_headers_apply_to_requests_with_expect_too() {
+    let up = Upstream::ok().await;
+    let edge = Edge::start(&config(
+        &up,
+        "  target: \"UP\"\n  request_headers { set { X-Added: \"yes\" } }",
+    ));
+    let res = raw(
+        edge.addr(),
+        b"POST /e HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbody",
+        QUIET,
+    )
+    .await;
+    assert!(res.contains("HTTP/1.1 200"), "{res}");
+    let seen = up.nth(1).await;
+    assert_eq!(seen.header("x-added"), "yes");
+    assert_eq!(seen.body, b"body");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nats_and_a_proxy_are_served_side_by_side() {
+    use tokio::io::AsyncReadExt;
+    let up = Upstream::ok().await;
+    let nats_port = free_port();
+    let edge = Edge::start(&format!(
+        "listen: \"127.0.0.1:{nats_port}\"\nproxy {{ listen: \"127.0.0.1:PORT\", target: \"{}\" }}",
+        up.url()
+    ));
+    assert_eq!(get(&edge.url("/"), &[]).await.status, 200);
+    let mut nats = tokio::net::TcpStream::connect(("127.0.0.1", nats_port))
+        .await
+        .expect("nats listens");
+    let mut buf = [0u8; 5];
+    tokio::time::timeout(WAIT, nats.read_exact(&mut buf))
+        .await
+        .expect("INFO in time")
+        .expect("read");
+    assert_eq!(&buf, b"INFO ");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn proxy_tls_settings_not_built_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    common::write_test_certs(dir.path());
+    let d = dir.path().display();
+    let path = dir.path().join("edge.conf");
+    std::fs::write(
+        &path,
+        format!(
+            "proxy {{ listen: \"127.0.0.1:0\", target: \"http://127.0.0.1:1\",
+  tls {{ cert_file: \"{d}/server.pem\", key_file: \"{d}/server-key.pem\", verify: true }} }}"
+        ),
+    )
+    .expect("write");
+    let out = common::run_edge(&["run", path.to_str().expect("utf-8")], dir.path(), &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("verify without ca_file"), "{err}");
 }

@@ -48,6 +48,14 @@ pub fn unsupported(plan: &ProxyPlan) -> Vec<String> {
         if !tls.curve_preferences.is_empty() {
             missing.push(format!("proxy {at}: tls curve_preferences"));
         }
+        if tls.verify && tls.ca_file.is_none() {
+            missing.push(format!(
+                "proxy {at}: tls verify without ca_file (client certificates checked against system roots)"
+            ));
+        }
+        if tls.insecure {
+            missing.push(format!("proxy {at}: tls insecure (a route-only setting)"));
+        }
     }
     for route in &plan.routes {
         let o = &route.options;
