@@ -798,6 +798,22 @@ async fn malformed_oversize_and_smuggling_requests_are_refused() {
         "{:?}",
         up.seen()
     );
+    // HTTP/1.1 needs exactly one Host (RFC 9112 3.2); HTTP/1.0 may omit it.
+    let res = raw(edge.addr(), b"GET /nohost HTTP/1.1\r\n\r\n", QUIET).await;
+    assert!(res.starts_with("HTTP/1.1 400"), "{res}");
+    let res = raw(
+        edge.addr(),
+        b"GET /twohosts HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        QUIET,
+    )
+    .await;
+    assert!(res.starts_with("HTTP/1.1 400"), "{res}");
+    let res = raw(edge.addr(), b"GET /old HTTP/1.0\r\n\r\n", QUIET).await;
+    assert!(res.starts_with("HTTP/1.0 200"), "{res}");
+    assert!(up
+        .seen()
+        .iter()
+        .all(|s| s.uri != "/nohost" && s.uri != "/twohosts"));
     // edge is still serving.
     assert_eq!(get(&edge.url("/"), &[]).await.status, 200);
 }
@@ -1241,4 +1257,28 @@ async fn proxy_tls_settings_not_built_are_refused() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("verify without ca_file"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_proxy_example_serves_its_routes() {
+    let api = Upstream::start(|_| text(200, "api")).await;
+    let one = Upstream::start(|_| text(200, "one")).await;
+    let two = Upstream::start(|_| text(200, "two")).await;
+    let example = std::fs::read_to_string(common::root().join("examples/proxy.conf"))
+        .expect("examples/proxy.conf");
+    let config = example
+        .replace("127.0.0.1:8080", "127.0.0.1:PORT")
+        .replace("127.0.0.1:9000", &api.addr.to_string())
+        .replace("127.0.0.1:9001", &one.addr.to_string())
+        .replace("127.0.0.1:9002", &two.addr.to_string());
+    let edge = Edge::start(&config);
+    let got = get(&edge.url("/v1/users"), &[("host", "api.example.com")]).await;
+    assert_eq!((got.status, got.body.as_str()), (200, "api"));
+    assert_eq!(got.header("x-served-by"), "edge");
+    let seen = api.nth(1).await;
+    assert_eq!(seen.uri, "/api/users");
+    assert_eq!(seen.header("host"), api.addr.to_string());
+    assert_eq!(seen.header("x-forwarded-host"), "api.example.com");
+    let got = get(&edge.url("/page"), &[("host", "www.example.com")]).await;
+    assert!(got.body == "one" || got.body == "two", "{got:?}");
 }

@@ -311,9 +311,14 @@ async fn handle(
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_owned();
-    let index = shared.plan.router.route(host.as_deref(), &path);
+    let index = if bad_host(&req) {
+        None
+    } else {
+        shared.plan.router.route(host.as_deref(), &path)
+    };
     let (res, upstream, in_flight) =
         match index.and_then(|i| Some((shared.plan.routes.get(i)?, shared.routes.get(i)?))) {
+            None if bad_host(&req) => (plain(StatusCode::BAD_REQUEST), "-".to_owned(), None),
             None => (plain(StatusCode::NOT_FOUND), "-".to_owned(), None),
             Some((route, rt)) => {
                 let timeout = route.options.timeout.map_or(0, |t| t.as_millis().max(1));
@@ -338,6 +343,13 @@ async fn handle(
         start,
     };
     Ok(res.map(|b| Logged::new(b, log, in_flight)))
+}
+
+/// RFC 9112 3.2: an HTTP/1.1 request without exactly one `Host` is
+/// answered 400 (hyper accepts it; a proxy must not guess the host).
+fn bad_host<B>(req: &Request<B>) -> bool {
+    let hosts = req.headers().get_all(header::HOST).iter().count();
+    hosts > 1 || (hosts == 0 && req.version() == Version::HTTP_11)
 }
 
 /// What the handler answers: the response, the upstream for the log
