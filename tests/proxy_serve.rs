@@ -454,7 +454,40 @@ async fn access_log_line_per_request() {
     assert!(line.contains("bytes=5"), "{line}");
     assert!(line.contains("ms"), "{line}");
     get(&edge.url("/nothing-here"), &[("host", "x")]).await;
-    let _ = edge;
+    let _ = edge.wait_log("\"GET /logged?q=1\"");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unrouted_requests_are_logged_as_404_without_upstream() {
+    let up = Upstream::ok().await;
+    let edge = Edge::start(&config(
+        &up,
+        "  routes = [ { match { path: \"/only\" }, target: \"UP\" } ]",
+    ));
+    assert_eq!(get(&edge.url("/elsewhere"), &[]).await.status, 404);
+    let log = edge.wait_log("\"GET /elsewhere\"");
+    let line = log
+        .lines()
+        .find(|l| l.contains("/elsewhere"))
+        .expect("line");
+    assert!(line.contains(" 404 upstream=- bytes=0 "), "{line}");
+    assert!(up.seen().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn random_balance_uses_every_target() {
+    let a = Upstream::start(|_| text(200, "a")).await;
+    let b = Upstream::start(|_| text(200, "b")).await;
+    let edge = Edge::start(&format!(
+        "proxy {{ listen: \"127.0.0.1:PORT\", targets: [\"{}\", \"{}\"], balance: random }}",
+        a.url(),
+        b.url()
+    ));
+    for _ in 0..30 {
+        assert_eq!(get(&edge.url("/"), &[]).await.status, 200);
+    }
+    assert!(!a.seen().is_empty() && !b.seen().is_empty());
+    assert_eq!(a.seen().len() + b.seen().len(), 30);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -924,6 +957,62 @@ mod websocket {
     }
 
     #[tokio::test(flavor = "multi_thread")]
+    async fn timeout_does_not_apply_to_websockets() {
+        let (addr, _) = echo_server().await;
+        let edge = Edge::start(&format!(
+            "proxy {{ listen: \"127.0.0.1:PORT\", target: \"ws://{addr}\", ws: true, timeout: \"200ms\" }}"
+        ));
+        let tcp = tokio::net::TcpStream::connect(edge.addr())
+            .await
+            .expect("connect");
+        let url = format!("ws://127.0.0.1:{}/", edge.port);
+        let (mut ws, _) = tokio_tungstenite::client_async(url, tcp)
+            .await
+            .expect("upgrade");
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        ws.send(Message::Text("still here".into()))
+            .await
+            .expect("send");
+        let echoed = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("echo in time")
+            .expect("message")
+            .expect("ok");
+        assert_eq!(echoed, Message::Text("still here".into()));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn upstream_closing_the_socket_closes_the_client() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        // Accepts the upgrade, then drops the connection without a close frame.
+        tokio::spawn(async move {
+            if let Ok((tcp, _)) = listener.accept().await {
+                if let Ok(ws) = tokio_tungstenite::accept_async(tcp).await {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    drop(ws);
+                }
+            }
+        });
+        let edge = Edge::start(&format!(
+            "proxy {{ listen: \"127.0.0.1:PORT\", target: \"ws://{addr}\", ws: true }}"
+        ));
+        let tcp = tokio::net::TcpStream::connect(edge.addr())
+            .await
+            .expect("connect");
+        let url = format!("ws://127.0.0.1:{}/", edge.port);
+        let (mut ws, _) = tokio_tungstenite::client_async(url, tcp)
+            .await
+            .expect("upgrade");
+        let end =
+            tokio::time::timeout(WAIT, async { while let Some(Ok(_)) = ws.next().await {} }).await;
+        assert!(end.is_ok(), "client connection left open");
+        edge.wait_log("websocket close");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
     async fn upgrade_path_follows_the_target_path() {
         let up = Upstream::start(|_| text(404, "no such socket")).await;
         let edge = Edge::start(&format!(
@@ -1112,6 +1201,109 @@ mod tls {
         let seen = plain.nth(1).await;
         assert_eq!(seen.header("x-forwarded-proto"), "https");
         assert_eq!(seen.header("x-forwarded-port"), "443");
+    }
+
+    /// A wss echo server on the test certificates, recording each upgrade
+    /// request's `x-forwarded-proto`.
+    #[allow(clippy::result_large_err)]
+    async fn wss_echo(
+        dir: &std::path::Path,
+    ) -> (std::net::SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
+        use futures::{SinkExt, StreamExt};
+        let certs: Vec<_> = CertificateDer::pem_file_iter(dir.join("server.pem"))
+            .expect("certs")
+            .collect::<Result<_, _>>()
+            .expect("certs");
+        let key = PrivateKeyDer::from_pem_file(dir.join("server-key.pem")).expect("key");
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("config");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s = Arc::clone(&seen);
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    continue;
+                };
+                let s = Arc::clone(&s);
+                let record =
+                    move |req: &tokio_tungstenite::tungstenite::handshake::server::Request, res| {
+                        let proto = req
+                            .headers()
+                            .get("x-forwarded-proto")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_owned();
+                        s.lock().expect("seen").push(proto);
+                        Ok(res)
+                    };
+                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tls, record).await else {
+                    continue;
+                };
+                while let Some(Ok(msg)) = ws.next().await {
+                    if msg.is_close() || ws.send(msg).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        (addr, seen)
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn wss_client_through_a_tls_listener_to_a_wss_target() {
+        use futures::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        let dir = tempfile::tempdir().expect("tempdir");
+        common::write_test_certs(dir.path());
+        let (up, seen) = wss_echo(dir.path()).await;
+        let d = dir.path().display().to_string();
+        let edge = Edge::start_in(
+            dir,
+            &format!(
+                r#"proxy {{
+  listen: "127.0.0.1:PORT"
+  tls {{ cert_file: "{d}/server.pem", key_file: "{d}/server-key.pem" }}
+  target: "wss://localhost:{}", ca_file: "{d}/ca.pem", ws: true, xfwd: true
+}}"#,
+                up.port()
+            ),
+        );
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config(
+            &edge.dir.path().join("ca.pem"),
+        )));
+        let tcp = tokio::net::TcpStream::connect(edge.addr())
+            .await
+            .expect("connect");
+        let tls = connector
+            .connect(ServerName::try_from("localhost").expect("name"), tcp)
+            .await
+            .expect("tls");
+        let url = format!("wss://localhost:{}/", edge.port);
+        let (mut ws, res) = tokio_tungstenite::client_async(url, tls)
+            .await
+            .expect("upgrade");
+        assert_eq!(res.status(), 101);
+        ws.send(Message::Text("over tls".into()))
+            .await
+            .expect("send");
+        let echoed = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("echo in time")
+            .expect("message")
+            .expect("ok");
+        assert_eq!(echoed, Message::Text("over tls".into()));
+        assert_eq!(seen.lock().expect("seen").clone(), vec!["wss".to_owned()]);
     }
 
     /// A CA, a server certificate and a client certificate it signed.
