@@ -4,7 +4,7 @@
 //! `agent`, on by default in edge).
 
 use super::body::ReqBody;
-use crate::plan::proxy::{Agent, ProxyOptions, Scheme, Target};
+use crate::plan::proxy::{Agent, ProxyOptions, Target};
 use http::Uri;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::client::legacy::Client;
@@ -328,9 +328,4 @@ pub enum DirectError {
     /// The exchange failed.
     #[error("{0}")]
     Http(hyper::Error),
-}
-
-/// The scheme the pooled client's URI uses for `target`.
-pub fn is_tls(target: &Target) -> bool {
-    matches!(target.scheme, Scheme::Https | Scheme::Wss)
 }
