@@ -857,13 +857,13 @@ async fn options_not_built_are_refused_by_name() {
     let path = dir.path().join("edge.conf");
     std::fs::write(
         &path,
-        "proxy { listen: \"127.0.0.1:0\", target: \"http://127.0.0.1:1\", follow_redirects: true }",
+        "proxy { listen: \"127.0.0.1:0\", target: \"http://127.0.0.1:1\", events_subject: \"proxy.events\" }",
     )
     .expect("write");
     let out = common::run_edge(&["run", path.to_str().expect("utf-8")], dir.path(), &[]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("follow_redirects"), "{err}");
+    assert!(err.contains("events_subject"), "{err}");
 }
 
 mod websocket {
@@ -1473,4 +1473,63 @@ async fn the_proxy_example_serves_its_routes() {
     assert_eq!(seen.header("x-forwarded-host"), "api.example.com");
     let got = get(&edge.url("/page"), &[("host", "www.example.com")]).await;
     assert!(got.body == "one" || got.body == "two", "{got:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn follow_redirects_follows_to_the_final_answer() {
+    let other = Upstream::start(|s| text(200, &format!("other {}", s.uri))).await;
+    let other_url = other.url();
+    let up = Upstream::start(move |s| match s.uri.as_str() {
+        "/start" => with_headers(302, &[("location", "/middle?x=1")], ""),
+        "/middle?x=1" => with_headers(301, &[("location", "final")], ""),
+        "/final" => text(200, "done"),
+        "/see-other" => with_headers(303, &[("location", "/final")], ""),
+        "/keep" => with_headers(307, &[("location", "/final")], ""),
+        "/away" => with_headers(302, &[("location", &format!("{other_url}/there"))], ""),
+        "/loop" => with_headers(302, &[("location", "/loop")], ""),
+        _ => text(404, "no"),
+    })
+    .await;
+    let edge = Edge::start(&config(&up, "  target: \"UP\"\n  follow_redirects: true"));
+    let got = get(&edge.url("/start"), &[]).await;
+    assert_eq!((got.status, got.body.as_str()), (200, "done"));
+    let uris: Vec<String> = up.seen().iter().map(|s| s.uri.clone()).collect();
+    assert_eq!(uris, ["/start", "/middle?x=1", "/final"]);
+    // 303 after a POST: a bodiless GET.
+    let got = send(
+        "POST",
+        &edge.url("/see-other"),
+        &[("content-type", "text/plain")],
+        "data",
+    )
+    .await;
+    assert_eq!((got.status, got.body.as_str()), (200, "done"));
+    let last = up.last().await;
+    assert_eq!((last.method.as_str(), last.body.len()), ("GET", 0));
+    assert_eq!(last.header("content-type"), "");
+    // 307 keeps the method and body: a streamed body is not replayed.
+    let got = send("PUT", &edge.url("/keep"), &[], "data").await;
+    assert_eq!(got.status, 307);
+    // 307 without a body is followed.
+    assert_eq!(
+        send("DELETE", &edge.url("/keep"), &[], "").await.body,
+        "done"
+    );
+    assert_eq!(up.last().await.method, "DELETE");
+    // Another host: Host follows, credentials do not.
+    let got = get(
+        &edge.url("/away"),
+        &[("authorization", "Basic x"), ("cookie", "a=1")],
+    )
+    .await;
+    assert_eq!(got.body, "other /there");
+    let seen = other.nth(1).await;
+    assert_eq!(seen.header("host"), other.addr.to_string());
+    assert_eq!(seen.header("authorization"), "");
+    assert_eq!(seen.header("cookie"), "");
+    // A loop ends in 502.
+    assert_eq!(get(&edge.url("/loop"), &[]).await.status, 502);
+    // Without the option the redirect itself is the answer.
+    let plain = Edge::start(&config(&up, "  target: \"UP\""));
+    assert_eq!(get(&plain.url("/start"), &[]).await.status, 302);
 }

@@ -12,6 +12,7 @@
 //! - [`ws`]: WebSocket upgrades and the byte splice;
 //! - [`balance`]: choosing a target, passive ejection, in-flight counts;
 //! - [`health`]: active health checks;
+//! - [`redirect`]: following upstream redirects (`followRedirects`);
 //! - [`client`]: upstream connections (pool, TLS, local address);
 //! - [`tls`]: the listener's TLS;
 //! - [`error`]: upstream failures as 502/504 or the declared error page;
@@ -24,6 +25,7 @@ pub mod error;
 pub mod forward;
 pub mod headers;
 pub mod health;
+pub mod redirect;
 pub mod response;
 pub mod server;
 pub mod tls;
@@ -60,9 +62,6 @@ pub fn unsupported(plan: &ProxyPlan) -> Vec<String> {
     for route in &plan.routes {
         let o = &route.options;
         let name = format!("proxy {at} route {} {}", route.host, route.path);
-        if o.follow_redirects {
-            missing.push(format!("{name}: follow_redirects"));
-        }
         if o.events_subject.is_some() {
             missing.push(format!(
                 "{name}: events_subject (open/close are logged only)"

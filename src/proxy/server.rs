@@ -13,7 +13,7 @@ use super::forward::{outgoing_headers, outgoing_path, upstream_uri, Incoming, Ki
 use super::headers::is_websocket_upgrade;
 use super::response::{self, Context};
 use super::tls::{self, TlsError};
-use super::{health, ws};
+use super::{health, redirect, ws};
 use crate::plan::proxy::{ProxyPlan, Route, Target};
 use http::{header, Method, Request, Response, StatusCode, Version};
 use hyper::body::Body;
@@ -420,6 +420,7 @@ async fn web(
         let shown = target.to_string();
         let path = outgoing_path(opts, &target, &incoming, strip);
         let headers = outgoing_headers(opts, &target, &incoming, Kind::Web);
+        let had_body = !retryable && body.as_ref().is_some_and(|b| !b.is_end_stream());
         let req_body = if retryable {
             empty()
         } else {
@@ -433,6 +434,12 @@ async fn web(
         let Ok(uri) = uri else {
             return failed(route, &ProxyError::BadRequest(path), shown);
         };
+        let origin = opts.follow_redirects.then(|| redirect::Origin {
+            method: parts.method.clone(),
+            url: upstream_uri(&target, &path).map_or(path.clone(), |u| u.to_string()),
+            headers: headers.clone(),
+            had_body,
+        });
         let mut up = Request::new(req_body);
         *up.method_mut() = parts.method.clone();
         *up.uri_mut() = uri;
@@ -454,6 +461,15 @@ async fn web(
         };
         match result {
             Ok(res) => {
+                let res = match origin {
+                    Some(origin) => {
+                        match redirect::follow(rt, opts.proxy_timeout, origin, res).await {
+                            Ok(res) => res,
+                            Err(err) => return failed(route, &err, shown),
+                        }
+                    }
+                    None => res,
+                };
                 let cx = Context {
                     req: &incoming,
                     version: parts.version,
