@@ -847,6 +847,42 @@ async fn malformed_oversize_and_smuggling_requests_are_refused() {
         .seen()
         .iter()
         .all(|s| s.uri != "/nohost" && s.uri != "/twohosts"));
+    let res = raw(
+        edge.addr(),
+        b"CONNECT example.test:443 HTTP/1.1\r\nHost: example.test:443\r\n\r\n",
+        QUIET,
+    )
+    .await;
+    assert!(res.starts_with("HTTP/1.1 405"), "{res}");
+    // Assorted garbage: every answer is a 4xx or a closed connection.
+    // A broken chunk aborts the body sent upstream: the upstream never gets
+    // a complete body (what it answers to the cut request is passed on).
+    let _ = raw(
+        edge.addr(),
+        b"POST /badchunk HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\nzz\r\n",
+        QUIET,
+    )
+    .await;
+    if let Some(cut) = up.seen().into_iter().find(|s| s.uri == "/badchunk") {
+        assert!(cut.body.is_empty(), "upstream got a body: {:?}", cut.body);
+    }
+    let garbage: [&[u8]; 8] = [
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost a\r\n\r\n",
+        b"GET /\0 HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET / HTTP/9.9\r\nHost: a\r\n\r\n",
+        b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03",
+        b"GET / HTTP/1.1\r\nHost: a\r\nX: \x7f\x01\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked, identity\r\n\r\n0\r\n\r\n",
+    ];
+    for input in garbage {
+        let res = raw(edge.addr(), input, QUIET).await;
+        assert!(
+            res.is_empty() || res.starts_with("HTTP/1.1 4") || res.starts_with("HTTP/1.0 4"),
+            "{input:?} -> {res}"
+        );
+    }
     // edge is still serving.
     assert_eq!(get(&edge.url("/"), &[]).await.status, 200);
 }

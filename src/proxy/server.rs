@@ -319,6 +319,13 @@ async fn handle(
     let (res, upstream, in_flight) =
         match index.and_then(|i| Some((shared.plan.routes.get(i)?, shared.routes.get(i)?))) {
             None if bad_host(&req) => (plain(StatusCode::BAD_REQUEST), "-".to_owned(), None),
+            _ if req.method() == Method::CONNECT => {
+                // A reverse proxy is not a tunnel (node's server drops CONNECT).
+                let mut res = plain(StatusCode::METHOD_NOT_ALLOWED);
+                res.headers_mut()
+                    .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+                (res, "-".to_owned(), None)
+            }
             None => (plain(StatusCode::NOT_FOUND), "-".to_owned(), None),
             Some((route, rt)) => {
                 let timeout = route.options.timeout.map_or(0, |t| t.as_millis().max(1));
