@@ -1569,3 +1569,18 @@ async fn follow_redirects_follows_to_the_final_answer() {
     let plain = Edge::start(&config(&up, "  target: \"UP\""));
     assert_eq!(get(&plain.url("/start"), &[]).await.status, 302);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upstream_closing_pooled_connections_does_not_fail_requests() {
+    // Answers keep-alive style (no `Connection: close`), then closes.
+    let (addr, heads) = raw_upstream(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
+    let edge = Edge::start(&format!(
+        "proxy {{ listen: \"127.0.0.1:PORT\", target: \"http://{addr}\" }}"
+    ));
+    for i in 0..10 {
+        let got = get(&edge.url(&format!("/{i}")), &[]).await;
+        assert_eq!((got.status, got.body.as_str()), (200, "ok"), "request {i}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(heads.lock().expect("heads").len(), 10);
+}
