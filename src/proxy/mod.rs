@@ -4,7 +4,8 @@
 //!
 //! One module per job:
 //! - [`server`]: listeners, accept loop, per-connection HTTP/1.1 serving
-//!   and the request handler that ties the others together;
+//!   and the request handler (routing, access log);
+//! - [`web`]: plain HTTP requests (forward copy, retries, timeouts);
 //! - [`forward`]: the outgoing request (node's `common.setupOutgoing`
 //!   and web-incoming's `XHeaders`/`deleteLength`);
 //! - [`response`]: the answer sent back (node's web-outgoing passes);
@@ -29,6 +30,7 @@ pub mod redirect;
 pub mod response;
 pub mod server;
 pub mod tls;
+pub mod web;
 pub mod ws;
 
 use crate::plan::proxy::ProxyPlan;
