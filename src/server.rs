@@ -68,6 +68,16 @@ pub fn unsupported(plan: &Plan) -> Vec<String> {
     }
     for proxy in &plan.proxies {
         missing.extend(crate::proxy::unsupported(proxy));
+        let events = proxy
+            .routes
+            .iter()
+            .any(|r| r.options.events_subject.is_some());
+        if events && plan.nats.is_none() {
+            missing.push(format!(
+                "proxy {}: events_subject without a NATS listener in the file",
+                proxy.listen
+            ));
+        }
     }
     missing
 }
@@ -79,6 +89,7 @@ pub async fn run(plan: Arc<Plan>) -> Result<(), ServeError> {
         return Err(ServeError::NotBuilt(missing));
     }
     let mut tasks = tokio::task::JoinSet::new();
+    let mut nats_addr = None;
     if let Some(nats) = &plan.nats {
         let server = NatsServer::bind(nats)
             .await
@@ -86,14 +97,13 @@ pub async fn run(plan: Arc<Plan>) -> Result<(), ServeError> {
                 addr: nats.listen.to_string(),
                 source,
             })?;
-        eprintln!(
-            "edge: listening for client connections on {}",
-            server.local_addr()?
-        );
+        let addr = server.local_addr()?;
+        eprintln!("edge: listening for client connections on {addr}");
+        nats_addr = Some(addr);
         tasks.spawn(server.serve());
     }
     for proxy in &plan.proxies {
-        let server = ProxyServer::bind(proxy).await?;
+        let server = ProxyServer::bind(proxy, nats_addr).await?;
         eprintln!(
             "edge: proxy listening on {}{}",
             server.local_addr()?,

@@ -888,7 +888,7 @@ async fn malformed_oversize_and_smuggling_requests_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn options_not_built_are_refused_by_name() {
+async fn events_subject_without_a_nats_listener_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("edge.conf");
     std::fs::write(
@@ -899,7 +899,10 @@ async fn options_not_built_are_refused_by_name() {
     let out = common::run_edge(&["run", path.to_str().expect("utf-8")], dir.path(), &[]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("events_subject"), "{err}");
+    assert!(
+        err.contains("events_subject without a NATS listener"),
+        "{err}"
+    );
 }
 
 mod websocket {
@@ -990,6 +993,53 @@ mod websocket {
         edge.wait_log("websocket close");
         let log = edge.log();
         assert!(log.contains("websocket open"), "{log}");
+    }
+
+    async fn next_event(events: &mut async_nats::Subscriber) -> serde_json::Value {
+        let msg = tokio::time::timeout(WAIT, events.next())
+            .await
+            .expect("event in time")
+            .expect("subscription open");
+        serde_json::from_slice(&msg.payload).expect("json")
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn open_and_close_are_published_on_the_events_subject() {
+        let (addr, _) = echo_server().await;
+        let nats_port = free_port();
+        let edge = Edge::start(&format!(
+            "listen: \"127.0.0.1:{nats_port}\"
+proxy {{ listen: \"127.0.0.1:PORT\", target: \"ws://{addr}\", ws: true, events_subject: \"proxy.events\" }}"
+        ));
+        let nats =
+            tokio::time::timeout(WAIT, async_nats::connect(format!("127.0.0.1:{nats_port}")))
+                .await
+                .expect("nats in time")
+                .expect("nats");
+        let mut events = nats.subscribe("proxy.events").await.expect("subscribe");
+        nats.flush().await.expect("flush");
+        let tcp = tokio::net::TcpStream::connect(edge.addr())
+            .await
+            .expect("connect");
+        let url = format!("ws://127.0.0.1:{}/room?x=1", edge.port);
+        let (mut ws, _) = tokio_tungstenite::client_async(url, tcp)
+            .await
+            .expect("upgrade");
+        let open = next_event(&mut events).await;
+        assert_eq!(open["event"], "open");
+        assert_eq!(open["target"], format!("ws://{addr}"));
+        assert_eq!(open["path"], "/room?x=1");
+        assert!(open["client"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("127.0.0.1:")));
+        ws.send(Message::Text("hi".into())).await.expect("send");
+        ws.next().await.expect("echo").expect("ok");
+        ws.close(None).await.expect("close");
+        while let Some(Ok(_)) = ws.next().await {}
+        let close = next_event(&mut events).await;
+        assert_eq!(close["event"], "close");
+        assert!(close["sent"].as_u64().is_some_and(|n| n > 0), "{close}");
+        assert!(close["received"].as_u64().is_some_and(|n| n > 0), "{close}");
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -17,12 +17,14 @@
 //! - [`client`]: upstream connections (pool, TLS, local address);
 //! - [`tls`]: the listener's TLS;
 //! - [`error`]: upstream failures as 502/504 or the declared error page;
+//! - [`events`]: WebSocket open/close published on NATS (`events_subject`);
 //! - [`body`]: the body types and the access log written when a body ends.
 
 pub mod balance;
 pub mod body;
 pub mod client;
 pub mod error;
+pub mod events;
 pub mod forward;
 pub mod headers;
 pub mod health;
@@ -59,15 +61,6 @@ pub fn unsupported(plan: &ProxyPlan) -> Vec<String> {
         }
         if tls.insecure {
             missing.push(format!("proxy {at}: tls insecure (a route-only setting)"));
-        }
-    }
-    for route in &plan.routes {
-        let o = &route.options;
-        let name = format!("proxy {at} route {} {}", route.host, route.path);
-        if o.events_subject.is_some() {
-            missing.push(format!(
-                "{name}: events_subject (open/close are logged only)"
-            ));
         }
     }
     missing

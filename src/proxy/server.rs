@@ -9,6 +9,7 @@ use super::balance::Balancer;
 use super::body::{AccessLog, Logged};
 use super::client::{self, ClientError, Connector, Pool};
 use super::error::plain;
+use super::events::Events;
 use super::headers::is_websocket_upgrade;
 use super::tls::{self, TlsError};
 use super::web::web;
@@ -47,6 +48,9 @@ pub enum StartError {
         /// The OS error.
         source: io::Error,
     },
+    /// A route sets `events_subject` but the plan has no NATS listener.
+    #[error("proxy {0}: events_subject needs the NATS listener of the same file")]
+    NoNats(String),
     /// A route's upstream TLS settings are unusable.
     #[error("{0}")]
     Client(#[from] ClientError),
@@ -63,6 +67,8 @@ pub struct RouteRuntime {
     pub connector: Connector,
     /// Pooled keep-alive upstream connections.
     pub pool: Pool,
+    /// Where WebSocket open/close events go (`events_subject`).
+    pub events: Option<(Events, String)>,
 }
 
 /// Everything the connections of one listener share.
@@ -83,10 +89,20 @@ pub struct ProxyServer {
 }
 
 impl ProxyServer {
-    /// Binds the listener and prepares every route's pool and TLS.
-    pub async fn bind(plan: &ProxyPlan) -> Result<Self, StartError> {
+    /// Binds the listener and prepares every route's pool and TLS; `nats`
+    /// is the plan's bound NATS listener, where events are published.
+    pub async fn bind(plan: &ProxyPlan, nats: Option<SocketAddr>) -> Result<Self, StartError> {
         let mut routes = Vec::with_capacity(plan.routes.len());
+        let mut publisher: Option<Events> = None;
         for route in &plan.routes {
+            let events = match (&route.options.events_subject, nats) {
+                (None, _) => None,
+                (Some(_), None) => return Err(StartError::NoNats(plan.listen.to_string())),
+                (Some(subject), Some(addr)) => {
+                    let handle = publisher.get_or_insert_with(|| Events::start(addr)).clone();
+                    Some((handle, subject.clone()))
+                }
+            };
             let needs_tls = client::needs_tls(route.targets.iter().chain(&route.options.forward));
             let connector = Connector::new(&route.options, needs_tls)?;
             let pool = client::pool(connector.clone(), &route.options.agent);
@@ -94,6 +110,7 @@ impl ProxyServer {
                 balancer: Arc::new(Balancer::new(&route.targets, route.balance)),
                 connector,
                 pool,
+                events,
             });
         }
         let tls = match &plan.tls {

@@ -3,10 +3,12 @@
 //! x-forwarded-host); a 101 is passed back and the two connections are
 //! spliced byte for byte; any other answer is passed back and the
 //! connection closed; a failed upgrade answers 502. Neither `timeout` nor
-//! `proxy_timeout` applies, as in node.
+//! `proxy_timeout` applies, as in node. node's `open`/`close` events are
+//! logged, and published on the route's `events_subject` when set.
 
 use super::body::empty;
 use super::error::ProxyError;
+use super::events::json_string;
 use super::forward::{outgoing_headers, outgoing_path, upstream_uri, Incoming, Kind};
 use super::response::Context;
 use super::server::{Conn, RouteRuntime};
@@ -15,8 +17,9 @@ use crate::plan::proxy::Route;
 use http::{header, HeaderValue, Method, Request, StatusCode};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// After one direction ends, how long the other may still drain.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -93,8 +96,28 @@ pub async fn proxy(
     let out = proxied_response(route, &cx, res, true);
     let peer = conn.peer;
     let label = shown.clone();
+    let events = rt.events.clone();
+    let path = url.clone();
     tokio::spawn(async move {
-        splice(client_side, upstream_side, peer, label).await;
+        let publish = |event: &str, extra: String| {
+            if let Some((events, subject)) = &events {
+                events.publish(
+                    subject,
+                    format!(
+                        "{{\"event\":\"{event}\",\"client\":\"{peer}\",\"target\":{},\"path\":{}{extra}}}",
+                        json_string(&label),
+                        json_string(&path)
+                    ),
+                );
+            }
+        };
+        if let Some((sent, received)) = splice(client_side, upstream_side, peer, &label, || {
+            publish("open", String::new())
+        })
+        .await
+        {
+            publish("close", format!(",\"sent\":{sent},\"received\":{received}"));
+        }
         drop(pick);
     });
     (out, shown, None)
@@ -102,49 +125,70 @@ pub async fn proxy(
 
 /// Waits for both upgrades, then copies bytes both ways; when either side
 /// closes, the other gets [`CLOSE_GRACE`] to finish, then both close.
+/// `opened` runs once both sides are upgraded; the byte counts
+/// (client->upstream, upstream->client) are returned, `None` when the
+/// upgrade never completed.
 async fn splice(
     client: OnUpgrade,
     upstream: OnUpgrade,
     peer: std::net::SocketAddr,
-    target: String,
-) {
+    target: &str,
+    opened: impl FnOnce(),
+) -> Option<(u64, u64)> {
     let (client, upstream) = match tokio::try_join!(client, upstream) {
         Ok(pair) => pair,
         Err(e) => {
             eprintln!("edge: proxy websocket {peer} -> {target}: upgrade failed: {e}");
-            return;
+            return None;
         }
     };
     eprintln!("edge: proxy websocket open {peer} -> {target}");
+    opened();
     let (sent, received) = pipe(client, upstream).await;
     eprintln!(
         "edge: proxy websocket close {peer} -> {target} (sent {sent} bytes, received {received} bytes)"
     );
+    Some((sent, received))
 }
 
-/// The byte splice; returns bytes client->upstream and upstream->client.
+/// The byte splice; returns bytes client->upstream and upstream->client
+/// (counted as they pass, so a side cut off after [`CLOSE_GRACE`] still
+/// reports what it moved).
 async fn pipe(client: Upgraded, upstream: Upgraded) -> (u64, u64) {
     let (mut cr, mut cw) = tokio::io::split(TokioIo::new(client));
     let (mut ur, mut uw) = tokio::io::split(TokioIo::new(upstream));
-    let up = async {
-        let n = tokio::io::copy(&mut cr, &mut uw).await.unwrap_or(0);
-        let _ = uw.shutdown().await;
-        n
-    };
-    let down = async {
-        let n = tokio::io::copy(&mut ur, &mut cw).await.unwrap_or(0);
-        let _ = cw.shutdown().await;
-        n
-    };
+    let (sent, received) = (AtomicU64::new(0), AtomicU64::new(0));
+    let up = pump(&mut cr, &mut uw, &sent);
+    let down = pump(&mut ur, &mut cw, &received);
     tokio::pin!(up, down);
     tokio::select! {
-        sent = &mut up => {
-            let received = tokio::time::timeout(CLOSE_GRACE, &mut down).await.unwrap_or(0);
-            (sent, received)
-        }
-        received = &mut down => {
-            let sent = tokio::time::timeout(CLOSE_GRACE, &mut up).await.unwrap_or(0);
-            (sent, received)
-        }
+        () = &mut up => { let _ = tokio::time::timeout(CLOSE_GRACE, &mut down).await; }
+        () = &mut down => { let _ = tokio::time::timeout(CLOSE_GRACE, &mut up).await; }
     }
+    (
+        sent.load(Ordering::Relaxed),
+        received.load(Ordering::Relaxed),
+    )
+}
+
+/// Copies `from` to `to` until EOF or an error, counting bytes into
+/// `moved`, then shuts `to` down (the half-close reaches the other side).
+async fn pump<R, W>(from: &mut R, to: &mut W, moved: &AtomicU64)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let Some(chunk) = buf.get(..n) else { break };
+        if to.write_all(chunk).await.is_err() {
+            break;
+        }
+        moved.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    let _ = to.shutdown().await;
 }
