@@ -1392,6 +1392,55 @@ mod tls {
         assert_eq!(seen.lock().expect("seen").clone(), vec!["wss".to_owned()]);
     }
 
+    #[tokio::test(flavor = "multi_thread")]
+    async fn tls_cipher_suites_and_curve_preferences_are_applied() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        common::write_test_certs(dir.path());
+        let up = Upstream::ok().await;
+        let d = dir.path().display().to_string();
+        let edge = Edge::start_in(
+            dir,
+            &format!(
+                r#"proxy {{
+  listen: "127.0.0.1:PORT"
+  tls {{ cert_file: "{d}/server.pem", key_file: "{d}/server-key.pem",
+        cipher_suites: ["TLS_AES_256_GCM_SHA384"], curve_preferences: ["CurveP384"] }}
+  target: "{}"
+}}"#,
+                up.url()
+            ),
+        );
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config(
+            &edge.dir.path().join("ca.pem"),
+        )));
+        let tcp = tokio::net::TcpStream::connect(edge.addr())
+            .await
+            .expect("connect");
+        let mut tls = connector
+            .connect(ServerName::try_from("localhost").expect("name"), tcp)
+            .await
+            .expect("tls");
+        let session = tls.get_ref().1;
+        assert_eq!(
+            session
+                .negotiated_cipher_suite()
+                .map(|s| format!("{:?}", s.suite())),
+            Some("TLS13_AES_256_GCM_SHA384".to_owned())
+        );
+        assert_eq!(
+            session
+                .negotiated_key_exchange_group()
+                .map(|g| format!("{:?}", g.name())),
+            Some("secp384r1".to_owned())
+        );
+        tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(WAIT, tls.read_to_end(&mut out)).await;
+        assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200"));
+    }
+
     /// A CA, a server certificate and a client certificate it signed.
     fn client_auth_certs(dir: &std::path::Path) {
         use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};

@@ -48,12 +48,6 @@ pub fn unsupported(plan: &ProxyPlan) -> Vec<String> {
         if tls.verify_and_map {
             missing.push(format!("proxy {at}: tls verify_and_map"));
         }
-        if !tls.cipher_suites.is_empty() {
-            missing.push(format!("proxy {at}: tls cipher_suites"));
-        }
-        if !tls.curve_preferences.is_empty() {
-            missing.push(format!("proxy {at}: tls curve_preferences"));
-        }
         if tls.verify && tls.ca_file.is_none() {
             missing.push(format!(
                 "proxy {at}: tls verify without ca_file (client certificates checked against system roots)"

@@ -1,7 +1,7 @@
 //! The proxy listener's TLS (node-http-proxy's `ssl`): certificate chain
 //! and key from the plan, client certificates required and checked
-//! against `ca_file` when `verify` is set, `min_version` honoured, HTTP/1.1
-//! offered by ALPN.
+//! against `ca_file` when `verify` is set, `min_version`, `cipher_suites`
+//! and `curve_preferences` honoured, HTTP/1.1 offered by ALPN.
 
 use crate::plan::TlsPlan;
 use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
@@ -22,6 +22,9 @@ pub enum TlsError {
     /// rustls refused the settings.
     #[error("proxy TLS: {0}")]
     Rustls(#[from] rustls::Error),
+    /// None of the configured cipher suites or curves is available.
+    #[error("proxy TLS: none of the configured {0} is available")]
+    NoneAvailable(&'static str),
     /// The client certificate verifier could not be built.
     #[error("proxy TLS client verification: {0}")]
     Verifier(String),
@@ -34,9 +37,40 @@ fn file_error(path: &std::path::Path, e: impl std::fmt::Display) -> TlsError {
     }
 }
 
+/// ring's suites and groups, narrowed to the plan's `cipher_suites` and
+/// ordered by its `curve_preferences` (both hold rustls names).
+fn provider(plan: &TlsPlan) -> Result<rustls::crypto::CryptoProvider, TlsError> {
+    let mut p = rustls::crypto::ring::default_provider();
+    if !plan.cipher_suites.is_empty() {
+        p.cipher_suites.retain(|s| {
+            let name = format!("{:?}", s.suite());
+            plan.cipher_suites.contains(&name)
+        });
+        if p.cipher_suites.is_empty() {
+            return Err(TlsError::NoneAvailable("cipher suites"));
+        }
+    }
+    if !plan.curve_preferences.is_empty() {
+        let all = std::mem::take(&mut p.kx_groups);
+        p.kx_groups = plan
+            .curve_preferences
+            .iter()
+            .filter_map(|n| {
+                all.iter()
+                    .find(|g| format!("{:?}", g.name()) == *n)
+                    .copied()
+            })
+            .collect();
+        if p.kx_groups.is_empty() {
+            return Err(TlsError::NoneAvailable("curves"));
+        }
+    }
+    Ok(p)
+}
+
 /// Builds the acceptor from the plan's files.
 pub fn acceptor(plan: &TlsPlan) -> Result<TlsAcceptor, TlsError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(provider(plan)?);
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&plan.cert_file)
         .map_err(|e| file_error(&plan.cert_file, e))?
         .collect::<Result<_, _>>()
