@@ -1683,3 +1683,26 @@ async fn an_upstream_closing_pooled_connections_does_not_fail_requests() {
     }
     assert_eq!(heads.lock().expect("heads").len(), 10);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_truncated_upstream_body_closes_the_client_connection() {
+    let (addr, _) = raw_upstream(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc").await;
+    let edge = Edge::start(&format!(
+        "proxy {{ listen: \"127.0.0.1:PORT\", target: \"http://{addr}\" }}"
+    ));
+    let started = std::time::Instant::now();
+    // Keep-alive request: only a close ends the read before the 5s quiet.
+    let res = raw(
+        edge.addr(),
+        b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "connection left open"
+    );
+    assert!(res.starts_with("HTTP/1.1 200"), "{res}");
+    assert!(res.contains("content-length: 10"), "{res}");
+    assert!(res.ends_with("abc"), "{res}");
+}
