@@ -206,35 +206,31 @@ pub fn needs_tls<'a>(targets: impl IntoIterator<Item = &'a Target>) -> bool {
     targets.into_iter().any(|t| t.scheme.is_tls())
 }
 
-/// The rustls client config for https upstreams: `ca_file` roots (or the
-/// system's), and no verification at all when `secure: false`.
+/// The rustls client config for https upstreams: the system's roots plus
+/// the route's `ca_file` (which adds trust roots), and no verification at
+/// all when `secure: false`.
 fn client_tls(opts: &ProxyOptions) -> Result<rustls::ClientConfig, ClientError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?;
     let config = if opts.secure {
         let mut roots = rustls::RootCertStore::empty();
-        match &opts.ca_file {
-            Some(path) => {
-                let shown = path.display().to_string();
-                let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-                    .map_err(|e| ClientError::CaFile {
-                        path: shown.clone(),
-                        reason: e.to_string(),
-                    })?
-                    .filter_map(Result::ok)
-                    .collect();
-                let (added, _) = roots.add_parsable_certificates(certs);
-                if added == 0 {
-                    return Err(ClientError::CaFile {
-                        path: shown,
-                        reason: "no certificate".into(),
-                    });
-                }
-            }
-            None => {
-                let found = rustls_native_certs::load_native_certs();
-                roots.add_parsable_certificates(found.certs);
+        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        if let Some(path) = &opts.ca_file {
+            let shown = path.display().to_string();
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                .map_err(|e| ClientError::CaFile {
+                    path: shown.clone(),
+                    reason: e.to_string(),
+                })?
+                .filter_map(Result::ok)
+                .collect();
+            let (added, _) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(ClientError::CaFile {
+                    path: shown,
+                    reason: "no certificate".into(),
+                });
             }
         }
         builder.with_root_certificates(roots).with_no_client_auth()
