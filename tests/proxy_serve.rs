@@ -1706,3 +1706,27 @@ async fn a_truncated_upstream_body_closes_the_client_connection() {
     assert!(res.contains("content-length: 10"), "{res}");
     assert!(res.ends_with("abc"), "{res}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn large_bodies_pass_intact_both_ways_with_a_forward_copy() {
+    let big: String = (0..200_000).map(|i| format!("{i:07}\n")).collect();
+    let reply = big.clone();
+    let up = Upstream::start(move |_| text(200, &reply)).await;
+    let mirror = Upstream::ok().await;
+    let edge = Edge::start(&format!(
+        "proxy {{ listen: \"127.0.0.1:PORT\", target: \"{}\", forward: \"{}\" }}",
+        up.url(),
+        mirror.url()
+    ));
+    let got = send("POST", &edge.url("/big"), &[], &big).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body.len(), big.len());
+    assert!(got.body == big, "response body changed");
+    let seen = up.nth(1).await;
+    assert_eq!(seen.body.len(), big.len());
+    assert!(seen.body == big.as_bytes(), "request body changed");
+    let head = send("HEAD", &edge.url("/big"), &[], "").await;
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-length"), big.len().to_string());
+    assert!(head.body.is_empty());
+}

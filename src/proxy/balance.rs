@@ -38,6 +38,7 @@ pub struct Balancer {
     next: AtomicUsize,
     rng: AtomicU64,
     epoch: Instant,
+    ejection: Duration,
 }
 
 /// Counts a request in flight on a target until dropped.
@@ -86,7 +87,15 @@ impl Balancer {
             next: AtomicUsize::new(0),
             rng: AtomicU64::new(u64::from_le_bytes(seed) | 1),
             epoch: Instant::now(),
+            ejection: PASSIVE_EJECTION,
         }
+    }
+
+    /// The same balancer with another passive ejection time (tests use a
+    /// short one to see a target come back).
+    pub fn with_ejection(mut self, ejection: Duration) -> Self {
+        self.ejection = ejection;
+        self
     }
 
     /// The targets, in plan order.
@@ -140,16 +149,18 @@ impl Balancer {
         })
     }
 
-    /// A connection to target `i` failed: out of the rotation for
-    /// [`PASSIVE_EJECTION`] when the route has another target.
+    /// A connection to target `i` failed: out of the rotation for the
+    /// ejection time ([`PASSIVE_EJECTION`]) when the route has another
+    /// target; it comes back by itself afterwards.
     pub fn connect_failed(&self, i: usize) {
         if self.targets.len() > 1 {
             if let Some(t) = self.targets.get(i) {
-                let until = self.now_ms() + PASSIVE_EJECTION.as_millis() as u64;
-                t.ejected_until.store(until, Ordering::Relaxed);
+                let ms = u64::try_from(self.ejection.as_millis()).unwrap_or(u64::MAX);
+                t.ejected_until
+                    .store(self.now_ms().saturating_add(ms), Ordering::Relaxed);
                 eprintln!(
                     "edge: proxy target {} out of the rotation for {:?} (connect failed)",
-                    t.target, PASSIVE_EJECTION
+                    t.target, self.ejection
                 );
             }
         }
@@ -250,5 +261,17 @@ mod tests {
         }
         two.set_healthy(0, true);
         assert!((0..20).any(|_| two.pick(IP, &[]).unwrap().index() == 0));
+    }
+
+    #[test]
+    fn an_ejected_target_comes_back_after_the_ejection_time() {
+        let b = Arc::new(
+            Balancer::new(&targets(2), Balance::RoundRobin)
+                .with_ejection(Duration::from_millis(50)),
+        );
+        b.connect_failed(0);
+        assert!((0..4).all(|_| b.pick(IP, &[]).unwrap().index() == 1));
+        std::thread::sleep(Duration::from_millis(80));
+        assert!((0..4).any(|_| b.pick(IP, &[]).unwrap().index() == 0));
     }
 }
