@@ -241,6 +241,15 @@ async fn cookie_domain_and_path_rewrites() {
         got.header("set-cookie"),
         "a=1; Domain=public.test; Path=/; HttpOnly|b=2; path=/keep"
     );
+    // response_headers (node's proxyRes) runs before the rewrites.
+    let edited = Edge::start(&config(
+        &up,
+        r#"  target: "UP"
+  cookie_path_rewrite: { "/set": "/rewritten" }
+  response_headers { set { Set-Cookie: "z=9; Path=/set" } }"#,
+    ));
+    let got = get(&edited.url("/"), &[]).await;
+    assert_eq!(got.header("set-cookie"), "z=9; Path=/rewritten");
     let plain = Edge::start(&config(
         &up,
         "  target: \"UP\"\n  cookie_domain_rewrite: \"x.test\"",

@@ -1,8 +1,9 @@
 //! The answer sent back to the client: node-http-proxy's web-outgoing
 //! passes (`removeChunked`, `setConnection`, `setRedirectHostRewrite`,
 //! `writeHeaders` with cookie rewriting and `preserveHeaderKeyCase`,
-//! `writeStatusCode` with the reason phrase), hop-by-hop headers removed,
-//! then the declared `response_headers` edits.
+//! `writeStatusCode` with the reason phrase), after hop-by-hop headers are
+//! removed and the declared `response_headers` edits applied (node's
+//! `proxyRes` event fires before those passes).
 
 use super::forward::Incoming;
 use super::headers::{apply_edits, has_token, strip_hop_by_hop};
@@ -36,6 +37,9 @@ pub fn rewrite(
     upgraded: bool,
 ) {
     strip_hop_by_hop(headers, upgraded);
+    // node emits `proxyRes` before its web-outgoing passes, so declared
+    // edits come first and the rewrites below see them.
+    apply_edits(headers, &opts.response_headers);
     if !upgraded {
         set_connection(cx, headers);
     }
@@ -46,7 +50,6 @@ pub fn rewrite(
     }
     rewrite_cookies(headers, &opts.cookie_domain_rewrite, "domain");
     rewrite_cookies(headers, &opts.cookie_path_rewrite, "path");
-    apply_edits(headers, &opts.response_headers);
 }
 
 /// node's `setConnection`: an HTTP/1.0 client gets `close` unless it
