@@ -9,10 +9,12 @@
 //! - [`config`]: the config language, the tree, lowering and diagnostics;
 //! - [`plan`]: the immutable plan every runtime part executes;
 //! - [`server`]: the runtime that serves a plan;
+//! - [`proxy`]: the HTTP/WebSocket reverse proxy runtime;
 //! - [`cli`]: the `edge` command line (nats-server's flags included).
 
 pub mod cli;
 pub mod config;
 pub mod nats;
 pub mod plan;
+pub mod proxy;
 pub mod server;

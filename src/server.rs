@@ -1,12 +1,14 @@
 //! The runtime entry: serves a [`Plan`] until SIGINT or SIGTERM.
 //!
-//! So far only the NATS client listener without auth, TLS, clustering,
-//! websocket, monitoring, proxies, pid/ports files or log files; [`unsupported`] names what a plan asks
+//! So far the NATS client listener (with auth and accounts, without TLS,
+//! clustering, websocket, monitoring, pid/ports files or log files), and the proxy
+//! listeners (see [`crate::proxy`]); [`unsupported`] names what a plan asks
 //! for beyond that, and [`run`] refuses such a plan instead of serving it
 //! without.
 
 use crate::nats::server::NatsServer;
 use crate::plan::Plan;
+use crate::proxy::{server::StartError, ProxyServer};
 use std::sync::Arc;
 
 /// Why serving failed.
@@ -23,6 +25,9 @@ pub enum ServeError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A proxy listener could not start.
+    #[error("{0}")]
+    Proxy(#[from] StartError),
     /// Any other I/O failure (signal handlers, the accept loop).
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -64,8 +69,18 @@ pub fn unsupported(plan: &Plan) -> Vec<String> {
     if plan.log.file.is_some() || plan.log.syslog || plan.log.remote_syslog.is_some() {
         missing.push("logging to a file or syslog".to_string());
     }
-    if !plan.proxies.is_empty() {
-        missing.push("HTTP/WebSocket proxies (issue #6)".to_string());
+    for proxy in &plan.proxies {
+        missing.extend(crate::proxy::unsupported(proxy));
+        let events = proxy
+            .routes
+            .iter()
+            .any(|r| r.options.events_subject.is_some());
+        if events && plan.nats.is_none() {
+            missing.push(format!(
+                "proxy {}: events_subject without a NATS listener in the file",
+                proxy.listen
+            ));
+        }
     }
     missing
 }
@@ -76,24 +91,42 @@ pub async fn run(plan: Arc<Plan>) -> Result<(), ServeError> {
     if !missing.is_empty() {
         return Err(ServeError::NotBuilt(missing));
     }
-    let Some(nats) = &plan.nats else {
-        return Err(ServeError::NotBuilt(vec!["a plan without NATS".into()]));
-    };
-    // Handlers first: a signal that arrives once the port is open must
-    // find them installed (otherwise the default action kills the process).
+    // Handlers first: a signal that arrives once a port is open must find
+    // them installed (otherwise the default action kills the process).
     let shutdown = shutdown_signal()?;
-    let server = NatsServer::bind(nats)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr: nats.listen.to_string(),
-            source,
-        })?;
-    eprintln!(
-        "edge: listening for client connections on {}",
-        server.local_addr()?
-    );
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut nats_addr = None;
+    if let Some(nats) = &plan.nats {
+        let server = NatsServer::bind(nats)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: nats.listen.to_string(),
+                source,
+            })?;
+        let addr = server.local_addr()?;
+        eprintln!("edge: listening for client connections on {addr}");
+        nats_addr = Some(addr);
+        tasks.spawn(server.serve());
+    }
+    for proxy in &plan.proxies {
+        let server = ProxyServer::bind(proxy, nats_addr).await?;
+        eprintln!(
+            "edge: proxy listening on {}{}",
+            server.local_addr()?,
+            if proxy.tls.is_some() { " (tls)" } else { "" }
+        );
+        tasks.spawn(server.serve());
+    }
+    if tasks.is_empty() {
+        return Err(ServeError::NotBuilt(vec![
+            "a plan with neither NATS nor proxies".into(),
+        ]));
+    }
     tokio::select! {
-        served = server.serve() => served?,
+        Some(done) = tasks.join_next() => match done {
+            Ok(served) => served?,
+            Err(e) => return Err(ServeError::Io(std::io::Error::other(e))),
+        },
         () = shutdown => eprintln!("edge: shutting down"),
     }
     Ok(())

@@ -1,0 +1,155 @@
+//! Hop-by-hop headers (RFC 9110 7.6.1) and the declared header edits
+//! (`request_headers` / `response_headers`, node's `proxyReq`/`proxyRes`).
+//!
+//! node-http-proxy forwards hop-by-hop headers both ways; edge drops them
+//! and lets hyper frame each hop itself (spec section 3, deviations).
+
+use crate::plan::proxy::HeaderEdits;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+/// The hop-by-hop headers edge never forwards (besides those named in
+/// `Connection`); `upgrade` is kept for WebSocket upgrades on `ws` routes.
+const HOP_BY_HOP: [&str; 6] = [
+    "connection",
+    "proxy-connection",
+    "keep-alive",
+    "te",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// True when a comma-separated header (any of its lines) holds `token`,
+/// ignoring case: `Connection: keep-alive, Upgrade` has `upgrade`.
+pub fn has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    })
+}
+
+/// A WebSocket upgrade request: `GET` with `Upgrade: websocket` (as
+/// node's ws-incoming checks) and `Connection` naming `upgrade` (token,
+/// not string equality).
+pub fn is_websocket_upgrade(method: &http::Method, headers: &HeaderMap) -> bool {
+    method == http::Method::GET
+        && has_token(headers, header::UPGRADE, "websocket")
+        && has_token(headers, header::CONNECTION, "upgrade")
+}
+
+/// Removes the hop-by-hop headers and every header named in `Connection`.
+/// With `keep_upgrade`, `Upgrade` stays and `Connection` becomes `Upgrade`.
+/// A `Content-Length` beside `Transfer-Encoding` goes too (RFC 9112 6.3:
+/// the message was framed by the encoding; forwarding both is how requests
+/// get smuggled).
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        headers.remove(header::CONTENT_LENGTH);
+    }
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|s| s.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        if keep_upgrade && name == header::UPGRADE {
+            continue;
+        }
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        if keep_upgrade && name == "upgrade" {
+            continue;
+        }
+        headers.remove(name);
+    }
+    if keep_upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    }
+}
+
+/// Applies declared edits: removals first, then sets (replacing any
+/// header of the same name), in file order. Names and values were
+/// validated at lowering time; an invalid one is skipped, never a panic.
+pub fn apply_edits(headers: &mut HeaderMap, edits: &HeaderEdits) {
+    for name in &edits.remove {
+        if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+            headers.remove(name);
+        }
+    }
+    set_all(headers, &edits.set);
+}
+
+/// Sets each `(name, value)`, replacing headers of the same name.
+pub fn set_all(headers: &mut HeaderMap, pairs: &[(String, String)]) {
+    for (name, value) in pairs {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.insert(n, v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (n, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn strips_hop_by_hop_and_connection_named() {
+        let mut h = map(&[
+            ("connection", "keep-alive, X-Secret"),
+            ("keep-alive", "timeout=5"),
+            ("x-secret", "1"),
+            ("te", "trailers"),
+            ("transfer-encoding", "chunked"),
+            ("content-length", "12"),
+            ("upgrade", "websocket"),
+            ("proxy-connection", "keep-alive"),
+            ("x-kept", "yes"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h.len(), 1);
+        assert_eq!(h["x-kept"], "yes");
+    }
+
+    #[test]
+    fn keeps_upgrade_for_websockets() {
+        let mut h = map(&[
+            ("connection", "keep-alive, Upgrade"),
+            ("upgrade", "websocket"),
+        ]);
+        assert!(is_websocket_upgrade(&http::Method::GET, &h));
+        assert!(!is_websocket_upgrade(&http::Method::POST, &h));
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h["upgrade"], "websocket");
+        assert_eq!(h["connection"], "Upgrade");
+    }
+
+    #[test]
+    fn edits_remove_then_set() {
+        let mut h = map(&[("x-a", "1"), ("x-b", "2")]);
+        apply_edits(
+            &mut h,
+            &HeaderEdits {
+                set: vec![("X-A".into(), "new".into())],
+                remove: vec!["x-b".into()],
+            },
+        );
+        assert_eq!(h["x-a"], "new");
+        assert!(h.get("x-b").is_none());
+    }
+}

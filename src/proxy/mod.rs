@@ -1,0 +1,61 @@
+//! The HTTP/WebSocket reverse proxy runtime: serves every `proxy` block of
+//! the plan with node-http-proxy 1.18.1's rules (and edge's documented
+//! deviations from them, see `shared/spec/config.md` section 3).
+//!
+//! One module per job:
+//! - [`server`]: listeners, accept loop, per-connection HTTP/1.1 serving
+//!   and the request handler (routing, access log);
+//! - [`web`]: plain HTTP requests (forward copy, retries, timeouts);
+//! - [`forward`]: the outgoing request (node's `common.setupOutgoing`
+//!   and web-incoming's `XHeaders`/`deleteLength`);
+//! - [`response`]: the answer sent back (node's web-outgoing passes);
+//! - [`headers`]: hop-by-hop headers and declared header edits;
+//! - [`ws`]: WebSocket upgrades and the byte splice;
+//! - [`balance`]: choosing a target, passive ejection, in-flight counts;
+//! - [`health`]: active health checks;
+//! - [`redirect`]: following upstream redirects (`followRedirects`);
+//! - [`client`]: upstream connections (pool, TLS, local address);
+//! - [`tls`]: the listener's TLS;
+//! - [`error`]: upstream failures as 502/504 or the declared error page;
+//! - [`events`]: WebSocket open/close published on NATS (`events_subject`);
+//! - [`body`]: the body types and the access log written when a body ends.
+
+pub mod balance;
+pub mod body;
+pub mod client;
+pub mod error;
+pub mod events;
+pub mod forward;
+pub mod headers;
+pub mod health;
+pub mod redirect;
+pub mod response;
+pub mod server;
+pub mod tls;
+pub mod web;
+pub mod ws;
+
+use crate::plan::proxy::ProxyPlan;
+
+pub use server::ProxyServer;
+
+/// What a proxy plan asks for that this runtime does not implement, one
+/// phrase each, so `edge run` refuses the plan instead of ignoring them.
+pub fn unsupported(plan: &ProxyPlan) -> Vec<String> {
+    let mut missing = Vec::new();
+    let at = &plan.listen;
+    if let Some(tls) = &plan.tls {
+        if tls.verify_and_map {
+            missing.push(format!("proxy {at}: tls verify_and_map"));
+        }
+        if tls.verify && tls.ca_file.is_none() {
+            missing.push(format!(
+                "proxy {at}: tls verify without ca_file (client certificates checked against system roots)"
+            ));
+        }
+        if tls.insecure {
+            missing.push(format!("proxy {at}: tls insecure (a route-only setting)"));
+        }
+    }
+    missing
+}

@@ -1,0 +1,375 @@
+//! One proxy listener: accepts connections (plain or TLS), serves HTTP/1.1
+//! on each with hyper, routes every request through the plan's [`Router`]
+//! and proxies it (web or WebSocket), writing one access log line per
+//! request.
+//!
+//! [`Router`]: crate::plan::proxy::Router
+
+use super::balance::Balancer;
+use super::body::{AccessLog, Logged};
+use super::client::{self, ClientError, Connector, Pool};
+use super::error::plain;
+use super::events::Events;
+use super::headers::is_websocket_upgrade;
+use super::tls::{self, TlsError};
+use super::web::web;
+use super::{health, ws};
+use crate::plan::proxy::ProxyPlan;
+use http::{header, Method, Request, Response, StatusCode, Version};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+/// Request heads larger than this are answered 431 by hyper.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+// More request headers than hyper's default count (100) are answered 431
+// too; setting the count would move hyper's header array to the heap.
+/// A client has this long to send a whole request head (slowloris guard).
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a proxy listener could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The plan's address.
+        addr: String,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// A route sets `events_subject` but the plan has no NATS listener.
+    #[error("proxy {0}: events_subject needs the NATS listener of the same file")]
+    NoNats(String),
+    /// A route's upstream TLS settings are unusable.
+    #[error("{0}")]
+    Client(#[from] ClientError),
+    /// The listener's TLS settings are unusable.
+    #[error("{0}")]
+    Tls(#[from] TlsError),
+}
+
+/// What each route needs at run time besides its plan.
+pub struct RouteRuntime {
+    /// Target choice and state.
+    pub balancer: Arc<Balancer>,
+    /// Opens upstream connections (direct requests, `to_proxy`).
+    pub connector: Connector,
+    /// Pooled keep-alive upstream connections.
+    pub pool: Pool,
+    /// Where WebSocket open/close events go (`events_subject`).
+    pub events: Option<(Events, String)>,
+}
+
+/// Everything the connections of one listener share.
+pub struct Shared {
+    /// The listener's plan (read only).
+    pub plan: ProxyPlan,
+    /// One runtime per plan route, same order.
+    pub routes: Vec<RouteRuntime>,
+    /// True when some route sets `timeout` (connections are watched).
+    watch_idle: bool,
+}
+
+/// A bound proxy listener, ready to serve.
+pub struct ProxyServer {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    tls: Option<(TlsAcceptor, Duration)>,
+}
+
+impl ProxyServer {
+    /// Binds the listener and prepares every route's pool and TLS; `nats`
+    /// is the plan's bound NATS listener, where events are published.
+    pub async fn bind(plan: &ProxyPlan, nats: Option<SocketAddr>) -> Result<Self, StartError> {
+        let mut routes = Vec::with_capacity(plan.routes.len());
+        let mut publisher: Option<Events> = None;
+        for route in &plan.routes {
+            let events = match (&route.options.events_subject, nats) {
+                (None, _) => None,
+                (Some(_), None) => return Err(StartError::NoNats(plan.listen.to_string())),
+                (Some(subject), Some(addr)) => {
+                    let handle = publisher.get_or_insert_with(|| Events::start(addr)).clone();
+                    Some((handle, subject.clone()))
+                }
+            };
+            let needs_tls = client::needs_tls(route.targets.iter().chain(&route.options.forward));
+            let connector = Connector::new(&route.options, needs_tls)?;
+            let pool = client::pool(connector.clone(), &route.options.agent);
+            routes.push(RouteRuntime {
+                balancer: Arc::new(Balancer::new(&route.targets, route.balance)),
+                connector,
+                pool,
+                events,
+            });
+        }
+        let tls = match &plan.tls {
+            Some(t) => Some((tls::acceptor(t)?, t.timeout)),
+            None => None,
+        };
+        let addr = plan.listen.to_string();
+        let listener = TcpListener::bind((plan.listen.host.as_str(), plan.listen.port))
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let watch_idle = plan.routes.iter().any(|r| r.options.timeout.is_some());
+        Ok(ProxyServer {
+            listener,
+            shared: Arc::new(Shared {
+                plan: plan.clone(),
+                routes,
+                watch_idle,
+            }),
+            tls,
+        })
+    }
+
+    /// The bound address (the OS's choice when the plan says port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Starts health checks, then accepts connections until the task is
+    /// dropped; a failed accept is logged and retried, never fatal.
+    pub async fn serve(self) -> io::Result<()> {
+        health::spawn(&self.shared);
+        loop {
+            let (tcp, peer) = match self.listener.accept().await {
+                Ok(pair) => pair,
+                Err(e) => {
+                    eprintln!("edge: proxy accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = tcp.set_nodelay(true);
+            let shared = Arc::clone(&self.shared);
+            match &self.tls {
+                None => {
+                    tokio::spawn(serve_connection(shared, tcp, peer, false));
+                }
+                Some((acceptor, timeout)) => {
+                    let acceptor = acceptor.clone();
+                    let timeout = *timeout;
+                    tokio::spawn(async move {
+                        match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+                            Ok(Ok(stream)) => serve_connection(shared, stream, peer, true).await,
+                            Ok(Err(e)) => eprintln!("edge: proxy TLS handshake with {peer}: {e}"),
+                            Err(_) => eprintln!("edge: proxy TLS handshake with {peer} timed out"),
+                        }
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// The client connection, as the request handler sees it.
+pub struct Conn {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The connection is TLS.
+    pub tls: bool,
+    idle: Arc<Idle>,
+}
+
+/// Idle tracking for `timeout`: the last time bytes moved, and the
+/// allowed idle time (set by the route of the latest request; 0 = none).
+struct Idle {
+    start: Instant,
+    last_ms: AtomicU64,
+    timeout_ms: AtomicU64,
+}
+
+impl Idle {
+    fn touch(&self) {
+        let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// Completes once the connection has been idle longer than allowed.
+    async fn expired(&self) {
+        loop {
+            let timeout = self.timeout_ms.load(Ordering::Relaxed);
+            let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+            if timeout == 0 {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                continue;
+            }
+            let deadline = self.last_ms.load(Ordering::Relaxed).saturating_add(timeout);
+            if now >= deadline {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(deadline - now)).await;
+        }
+    }
+}
+
+/// A client stream that records when bytes last moved.
+struct Tracked<S> {
+    inner: S,
+    idle: Arc<Idle>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.idle.touch();
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.idle.touch();
+        }
+        polled
+    }
+
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Serves HTTP/1.1 on one client connection until it closes, fails, or
+/// stays idle past its route's `timeout`.
+async fn serve_connection<S>(shared: Arc<Shared>, stream: S, peer: SocketAddr, tls: bool)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let idle = Arc::new(Idle {
+        start: Instant::now(),
+        last_ms: AtomicU64::new(0),
+        timeout_ms: AtomicU64::new(0),
+    });
+    let conn = Arc::new(Conn {
+        peer,
+        tls,
+        idle: Arc::clone(&idle),
+    });
+    let io = TokioIo::new(Tracked {
+        inner: stream,
+        idle: Arc::clone(&idle),
+    });
+    let watch_idle = shared.watch_idle;
+    let service = service_fn(move |req| handle(Arc::clone(&shared), Arc::clone(&conn), req));
+    let served = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEAD_TIMEOUT)
+        .preserve_header_case(true)
+        .max_header_size(MAX_HEAD_BYTES)
+        .serve_connection(io, service)
+        .with_upgrades();
+    if watch_idle {
+        tokio::select! {
+            _ = served => {}
+            () = idle.expired() => {}
+        }
+    } else {
+        let _ = served.await;
+    }
+}
+
+/// Routes one request and proxies it; every outcome is a response.
+async fn handle(
+    shared: Arc<Shared>,
+    conn: Arc<Conn>,
+    req: Request<hyper::body::Incoming>,
+) -> Result<Response<Logged>, Infallible> {
+    let start = Instant::now();
+    let method = req.method().to_string();
+    let url = req.uri().to_string();
+    let host = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .or_else(|| {
+            req.headers()
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        });
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let index = if bad_host(&req) {
+        None
+    } else {
+        shared.plan.router.route(host.as_deref(), &path)
+    };
+    let (res, upstream, in_flight) =
+        match index.and_then(|i| Some((shared.plan.routes.get(i)?, shared.routes.get(i)?))) {
+            None if bad_host(&req) => (plain(StatusCode::BAD_REQUEST), "-".to_owned(), None),
+            _ if req.method() == Method::CONNECT => {
+                // A reverse proxy is not a tunnel (node's server drops CONNECT).
+                let mut res = plain(StatusCode::METHOD_NOT_ALLOWED);
+                res.headers_mut()
+                    .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+                (res, "-".to_owned(), None)
+            }
+            None => (plain(StatusCode::NOT_FOUND), "-".to_owned(), None),
+            Some((route, rt)) => {
+                let timeout = route.options.timeout.map_or(0, |t| t.as_millis().max(1));
+                conn.idle.timeout_ms.store(
+                    u64::try_from(timeout).unwrap_or(u64::MAX),
+                    Ordering::Relaxed,
+                );
+                if route.options.ws && is_websocket_upgrade(req.method(), req.headers()) {
+                    ws::proxy(route, rt, &conn, req).await
+                } else {
+                    web(route, rt, &conn, req).await
+                }
+            }
+        };
+    let status = res.status().as_u16();
+    let log = AccessLog {
+        peer: conn.peer,
+        method,
+        path: url,
+        status,
+        upstream,
+        start,
+    };
+    Ok(res.map(|b| Logged::new(b, log, in_flight)))
+}
+
+/// RFC 9112 3.2: an HTTP/1.1 request without exactly one `Host` is
+/// answered 400 (hyper accepts it; a proxy must not guess the host).
+fn bad_host<B>(req: &Request<B>) -> bool {
+    let hosts = req.headers().get_all(header::HOST).iter().count();
+    hosts > 1 || (hosts == 0 && req.version() == Version::HTTP_11)
+}

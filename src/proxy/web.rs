@@ -1,0 +1,282 @@
+//! Plain HTTP requests: the forward copy, the target choice with retries
+//! of failed connections on idempotent requests, `proxy_timeout`,
+//! `followRedirects`, and the upstream's answer rewritten for the client.
+
+use super::balance::InFlight;
+use super::body::{boxed, empty, ReqBody, ResBody};
+use super::client;
+use super::error::{error_response, ProxyError};
+use super::forward::{outgoing_headers, outgoing_path, upstream_uri, Incoming, Kind};
+use super::redirect;
+use super::response::{self, Context};
+use super::server::{Conn, RouteRuntime};
+use crate::plan::proxy::{Route, Target};
+use http::{Method, Request, Response, StatusCode, Version};
+use hyper::body::Body;
+use std::pin::Pin;
+
+/// What the handler answers: the response, the upstream for the log
+/// (`-` when none), and the in-flight count to hold until the body ends.
+pub type Outcome = (Response<ResBody>, String, Option<InFlight>);
+
+/// The error answer as an [`Outcome`], logged.
+pub fn failed(route: &Route, err: &ProxyError, upstream: String) -> Outcome {
+    eprintln!("edge: proxy error: {err}");
+    (
+        error_response(route.options.error_page.as_ref(), err),
+        upstream,
+        None,
+    )
+}
+
+/// Methods a failed connection may be retried for on another target.
+fn idempotent(m: &Method) -> bool {
+    matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
+}
+
+/// Proxies a plain HTTP request: forward copy, target choice with retries of
+/// failed connections, `proxy_timeout`, response rewriting.
+pub async fn web(
+    route: &Route,
+    rt: &RouteRuntime,
+    conn: &Conn,
+    req: Request<hyper::body::Incoming>,
+) -> Outcome {
+    let opts = &route.options;
+    let (parts, body) = req.into_parts();
+    let url = parts.uri.to_string();
+    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let incoming = Incoming {
+        method: &parts.method,
+        url: &url,
+        path_and_query,
+        headers: &parts.headers,
+        peer: conn.peer,
+        tls: conn.tls,
+    };
+    let strip = route.strip_prefix.then_some(route.path.as_str());
+    let mut body: ReqBody = boxed(body);
+    if let Some(fwd) = &opts.forward {
+        if route.targets.is_empty() {
+            spawn_forward(rt, route, fwd, &incoming, &parts, body);
+            let mut res = Response::new(empty());
+            *res.status_mut() = StatusCode::OK;
+            return (res, fwd.to_string(), None);
+        }
+        let (main, copy) = super::body::tee(body);
+        spawn_forward(rt, route, fwd, &incoming, &parts, boxed(copy));
+        body = boxed(main);
+    }
+    let retryable = idempotent(&parts.method) && body.is_end_stream();
+    let mut body = Some(body);
+    let mut tried = Vec::new();
+    let mut last: Option<(ProxyError, String)> = None;
+    loop {
+        let Some(pick) = rt.balancer.pick(conn.peer.ip(), &tried) else {
+            let (err, up) = last.unwrap_or((ProxyError::NoTarget, "-".to_owned()));
+            return failed(route, &err, up);
+        };
+        let target = pick.target().clone();
+        let shown = target.to_string();
+        let path = outgoing_path(opts, &target, &incoming, strip);
+        let headers = outgoing_headers(opts, &target, &incoming, Kind::Web);
+        let had_body = !retryable && body.as_ref().is_some_and(|b| !b.is_end_stream());
+        let req_body = if retryable {
+            empty()
+        } else {
+            body.take().unwrap_or_else(empty)
+        };
+        let uri = if opts.to_proxy {
+            path.parse()
+        } else {
+            upstream_uri(&target, &path)
+        };
+        let Ok(uri) = uri else {
+            return failed(route, &ProxyError::BadRequest(path), shown);
+        };
+        let origin = opts.follow_redirects.then(|| redirect::Origin {
+            method: parts.method.clone(),
+            url: upstream_uri(&target, &path).map_or(path.clone(), |u| u.to_string()),
+            headers: headers.clone(),
+            had_body,
+        });
+        let mut up = Request::new(req_body);
+        *up.method_mut() = parts.method.clone();
+        *up.uri_mut() = uri;
+        *up.headers_mut() = headers;
+        *up.extensions_mut() = parts.extensions.clone();
+        let sent = send(rt, opts.to_proxy, &target, up);
+        let result = match opts.proxy_timeout {
+            Some(t) => match tokio::time::timeout(t, sent).await {
+                Ok(r) => r,
+                Err(_) => {
+                    let err = ProxyError::Timeout {
+                        target: shown.clone(),
+                        timeout: t,
+                    };
+                    return failed(route, &err, shown);
+                }
+            },
+            None => sent.await,
+        };
+        match result {
+            Ok(res) => {
+                let res = match origin {
+                    Some(origin) => {
+                        match redirect::follow(rt, opts.proxy_timeout, origin, res).await {
+                            Ok(res) => res,
+                            Err(err) => return failed(route, &err, shown),
+                        }
+                    }
+                    None => res,
+                };
+                let cx = Context {
+                    req: &incoming,
+                    version: parts.version,
+                    target: &target,
+                };
+                let res = proxied_response(route, &cx, res, false);
+                return (res, shown, Some(pick));
+            }
+            Err(Failure::Connect(reason)) => {
+                rt.balancer.connect_failed(pick.index());
+                tried.push(pick.index());
+                let err = ProxyError::Connect {
+                    target: shown.clone(),
+                    reason,
+                };
+                if !retryable {
+                    return failed(route, &err, shown);
+                }
+                eprintln!("edge: proxy error: {err}; trying another target");
+                last = Some((err, shown));
+            }
+            Err(Failure::Other(reason)) => {
+                let err = ProxyError::Upstream {
+                    target: shown.clone(),
+                    reason,
+                };
+                return failed(route, &err, shown);
+            }
+        }
+    }
+}
+
+/// How sending upstream failed.
+pub enum Failure {
+    /// No connection could be made (retryable on another target).
+    Connect(String),
+    /// The exchange failed after connecting.
+    Other(String),
+}
+
+/// Sends `req` through the pool, or on a fresh connection for `to_proxy`
+/// (whose absolute-form target the pool would rewrite).
+pub async fn send(
+    rt: &RouteRuntime,
+    direct: bool,
+    target: &Target,
+    req: Request<ReqBody>,
+) -> Result<Response<hyper::body::Incoming>, Failure> {
+    if direct {
+        return client::send_direct(&rt.connector, target, req)
+            .await
+            .map_err(|e| match e {
+                client::DirectError::Connect(e) => Failure::Connect(e.to_string()),
+                client::DirectError::Http(e) => Failure::Other(e.to_string()),
+            });
+    }
+    rt.pool.request(req).await.map_err(|e| {
+        let reason = error_chain(&e);
+        if e.is_connect() {
+            Failure::Connect(reason)
+        } else {
+            Failure::Other(reason)
+        }
+    })
+}
+
+/// An error and its sources, `: `-separated.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// The upstream's response as sent to the client: head rewritten, body
+/// streamed. The reason phrase is kept; header name case only with
+/// `preserve_header_key_case`.
+pub fn proxied_response(
+    route: &Route,
+    cx: &Context<'_>,
+    res: Response<hyper::body::Incoming>,
+    upgraded: bool,
+) -> Response<ResBody> {
+    let (mut parts, body) = res.into_parts();
+    if !route.options.preserve_header_key_case {
+        let reason = parts.extensions.remove::<hyper::ext::ReasonPhrase>();
+        parts.extensions = http::Extensions::new();
+        if let Some(reason) = reason {
+            parts.extensions.insert(reason);
+        }
+    }
+    parts.version = Version::HTTP_11;
+    response::rewrite(
+        &route.options,
+        cx,
+        parts.status,
+        &mut parts.headers,
+        upgraded,
+    );
+    Response::from_parts(parts, boxed(body))
+}
+
+/// Sends the forward copy (node's `forward`): same rules as the request
+/// to the target, with the forward target's path; its answer is drained
+/// and dropped, its failures only logged.
+fn spawn_forward(
+    rt: &RouteRuntime,
+    route: &Route,
+    fwd: &Target,
+    incoming: &Incoming<'_>,
+    parts: &http::request::Parts,
+    body: ReqBody,
+) {
+    let opts = &route.options;
+    let strip = route.strip_prefix.then_some(route.path.as_str());
+    let path = outgoing_path(opts, fwd, incoming, strip);
+    let headers = outgoing_headers(opts, fwd, incoming, Kind::Web);
+    let Ok(uri) = upstream_uri(fwd, &path) else {
+        eprintln!("edge: proxy forward: bad path {path}");
+        return;
+    };
+    let mut req = Request::new(body);
+    *req.method_mut() = parts.method.clone();
+    *req.uri_mut() = uri;
+    *req.headers_mut() = headers;
+    let pool = rt.pool.clone();
+    let shown = fwd.to_string();
+    tokio::spawn(async move {
+        match pool.request(req).await {
+            Ok(res) => {
+                let mut body = res.into_body();
+                while let Some(frame) =
+                    std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+                {
+                    if frame.is_err() {
+                        break;
+                    }
+                }
+            }
+            Err(e) => eprintln!("edge: proxy forward to {shown} failed: {}", error_chain(&e)),
+        }
+    });
+}

@@ -1,0 +1,194 @@
+//! WebSocket upgrades (node's ws-incoming): the upgrade request goes to a
+//! target with the same header rules (xfwd proto `ws`/`wss`, no
+//! x-forwarded-host); a 101 is passed back and the two connections are
+//! spliced byte for byte; any other answer is passed back and the
+//! connection closed; a failed upgrade answers 502. Neither `timeout` nor
+//! `proxy_timeout` applies, as in node. node's `open`/`close` events are
+//! logged, and published on the route's `events_subject` when set.
+
+use super::body::empty;
+use super::error::ProxyError;
+use super::events::json_string;
+use super::forward::{outgoing_headers, outgoing_path, upstream_uri, Incoming, Kind};
+use super::response::Context;
+use super::server::{Conn, RouteRuntime};
+use super::web::{failed, proxied_response, send, Failure, Outcome};
+use crate::plan::proxy::Route;
+use http::{header, HeaderValue, Method, Request, StatusCode};
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// After one direction ends, how long the other may still drain.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Proxies one upgrade request.
+pub async fn proxy(
+    route: &Route,
+    rt: &RouteRuntime,
+    conn: &Conn,
+    mut req: Request<hyper::body::Incoming>,
+) -> Outcome {
+    let opts = &route.options;
+    let client_side = hyper::upgrade::on(&mut req);
+    let (parts, _body) = req.into_parts();
+    let url = parts.uri.to_string();
+    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let incoming = Incoming {
+        method: &parts.method,
+        url: &url,
+        path_and_query,
+        headers: &parts.headers,
+        peer: conn.peer,
+        tls: conn.tls,
+    };
+    let Some(pick) = rt.balancer.pick(conn.peer.ip(), &[]) else {
+        return failed(route, &ProxyError::NoTarget, "-".to_owned());
+    };
+    let target = pick.target().clone();
+    let shown = target.to_string();
+    let strip = route.strip_prefix.then_some(route.path.as_str());
+    let path = outgoing_path(opts, &target, &incoming, strip);
+    let uri = if opts.to_proxy {
+        path.parse()
+    } else {
+        upstream_uri(&target, &path)
+    };
+    let Ok(uri) = uri else {
+        return failed(route, &ProxyError::BadRequest(path), shown);
+    };
+    let mut up = Request::new(empty());
+    *up.method_mut() = Method::GET;
+    *up.uri_mut() = uri;
+    *up.headers_mut() = outgoing_headers(opts, &target, &incoming, Kind::WebSocket);
+    let mut res = match send(rt, opts.to_proxy, &target, up).await {
+        Ok(res) => res,
+        Err(Failure::Connect(reason)) => {
+            rt.balancer.connect_failed(pick.index());
+            let err = ProxyError::Connect {
+                target: shown.clone(),
+                reason,
+            };
+            return failed(route, &err, shown);
+        }
+        Err(Failure::Other(reason)) => {
+            let err = ProxyError::Upstream {
+                target: shown.clone(),
+                reason,
+            };
+            return failed(route, &err, shown);
+        }
+    };
+    let cx = Context {
+        req: &incoming,
+        version: parts.version,
+        target: &target,
+    };
+    if res.status() != StatusCode::SWITCHING_PROTOCOLS {
+        let mut out = proxied_response(route, &cx, res, false);
+        out.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return (out, shown, Some(pick));
+    }
+    let upstream_side = hyper::upgrade::on(&mut res);
+    let out = proxied_response(route, &cx, res, true);
+    let peer = conn.peer;
+    let label = shown.clone();
+    let events = rt.events.clone();
+    let path = url.clone();
+    tokio::spawn(async move {
+        let publish = |event: &str, extra: String| {
+            if let Some((events, subject)) = &events {
+                events.publish(
+                    subject,
+                    format!(
+                        "{{\"event\":\"{event}\",\"client\":\"{peer}\",\"target\":{},\"path\":{}{extra}}}",
+                        json_string(&label),
+                        json_string(&path)
+                    ),
+                );
+            }
+        };
+        if let Some((sent, received)) = splice(client_side, upstream_side, peer, &label, || {
+            publish("open", String::new())
+        })
+        .await
+        {
+            publish("close", format!(",\"sent\":{sent},\"received\":{received}"));
+        }
+        drop(pick);
+    });
+    (out, shown, None)
+}
+
+/// Waits for both upgrades, then copies bytes both ways; when either side
+/// closes, the other gets [`CLOSE_GRACE`] to finish, then both close.
+/// `opened` runs once both sides are upgraded; the byte counts
+/// (client->upstream, upstream->client) are returned, `None` when the
+/// upgrade never completed.
+async fn splice(
+    client: OnUpgrade,
+    upstream: OnUpgrade,
+    peer: std::net::SocketAddr,
+    target: &str,
+    opened: impl FnOnce(),
+) -> Option<(u64, u64)> {
+    let (client, upstream) = match tokio::try_join!(client, upstream) {
+        Ok(pair) => pair,
+        Err(e) => {
+            eprintln!("edge: proxy websocket {peer} -> {target}: upgrade failed: {e}");
+            return None;
+        }
+    };
+    eprintln!("edge: proxy websocket open {peer} -> {target}");
+    opened();
+    let (sent, received) = pipe(client, upstream).await;
+    eprintln!(
+        "edge: proxy websocket close {peer} -> {target} (sent {sent} bytes, received {received} bytes)"
+    );
+    Some((sent, received))
+}
+
+/// The byte splice; returns bytes client->upstream and upstream->client
+/// (counted as they pass, so a side cut off after [`CLOSE_GRACE`] still
+/// reports what it moved).
+async fn pipe(client: Upgraded, upstream: Upgraded) -> (u64, u64) {
+    let (mut cr, mut cw) = tokio::io::split(TokioIo::new(client));
+    let (mut ur, mut uw) = tokio::io::split(TokioIo::new(upstream));
+    let (sent, received) = (AtomicU64::new(0), AtomicU64::new(0));
+    let up = pump(&mut cr, &mut uw, &sent);
+    let down = pump(&mut ur, &mut cw, &received);
+    tokio::pin!(up, down);
+    tokio::select! {
+        () = &mut up => { let _ = tokio::time::timeout(CLOSE_GRACE, &mut down).await; }
+        () = &mut down => { let _ = tokio::time::timeout(CLOSE_GRACE, &mut up).await; }
+    }
+    (
+        sent.load(Ordering::Relaxed),
+        received.load(Ordering::Relaxed),
+    )
+}
+
+/// Copies `from` to `to` until EOF or an error, counting bytes into
+/// `moved`, then shuts `to` down (the half-close reaches the other side).
+async fn pump<R, W>(from: &mut R, to: &mut W, moved: &AtomicU64)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let Some(chunk) = buf.get(..n) else { break };
+        if to.write_all(chunk).await.is_err() {
+            break;
+        }
+        moved.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    let _ = to.shutdown().await;
+}
