@@ -10,6 +10,7 @@
 //! - [`plan`]: the immutable plan every runtime part executes;
 //! - [`server`]: the runtime that serves a plan;
 //! - [`proxy`]: the HTTP/WebSocket reverse proxy runtime;
+//! - [`tls`]: server TLS from the plan, for NATS and the proxies;
 //! - [`cli`]: the `edge` command line (nats-server's flags included).
 
 pub mod cli;
@@ -18,3 +19,4 @@ pub mod nats;
 pub mod plan;
 pub mod proxy;
 pub mod server;
+pub mod tls;

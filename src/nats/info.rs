@@ -28,6 +28,10 @@ pub struct ServerInfo {
     pub max_payload: i32,
     /// Whether clients must authenticate (`auth_required`).
     pub auth_required: bool,
+    /// Whether clients must start TLS after INFO (`tls_required`).
+    pub tls_required: bool,
+    /// Whether they must present a certificate (`tls_verify`).
+    pub tls_verify: bool,
 }
 
 impl ServerInfo {
@@ -35,11 +39,17 @@ impl ServerInfo {
     /// with the `nonce` it must sign if there are nkey users.
     pub fn line(&self, client_id: u64, client_ip: IpAddr, nonce: Option<&str>) -> Vec<u8> {
         let s = |v: &str| serde_json::Value::from(v).to_string();
-        let auth = if self.auth_required {
-            "\"auth_required\":true,"
-        } else {
-            ""
-        };
+        // nats-server's field order: auth_required, tls_required, tls_verify.
+        let mut auth = String::new();
+        for (on, field) in [
+            (self.auth_required, "\"auth_required\":true,"),
+            (self.tls_required, "\"tls_required\":true,"),
+            (self.tls_verify, "\"tls_verify\":true,"),
+        ] {
+            if on {
+                auth.push_str(field);
+            }
+        }
         let nonce = nonce
             .map(|n| format!(",\"nonce\":{}", s(n)))
             .unwrap_or_default();
@@ -94,6 +104,8 @@ mod tests {
             headers: true,
             max_payload: 1048576,
             auth_required: false,
+            tls_required: false,
+            tls_verify: false,
         };
         let line = String::from_utf8(info.line(4, "127.0.0.1".parse().unwrap(), None)).unwrap();
         assert_eq!(

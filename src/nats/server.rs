@@ -13,6 +13,22 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
+/// The client listener's TLS.
+pub struct ClientTls {
+    /// The handshake, from the plan's certificates.
+    pub acceptor: tokio_rustls::TlsAcceptor,
+    /// How long INFO plus the handshake may take (`tls { timeout }`).
+    pub timeout: std::time::Duration,
+}
+
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTls")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What every connection task shares.
 #[derive(Debug)]
 pub struct Shared {
@@ -26,6 +42,8 @@ pub struct Shared {
     pub accounts: HashMap<Arc<str>, Arc<SharedSublist<SubRef>>>,
     /// Decides CONNECTs.
     pub auth: Authenticator,
+    /// TLS for every client, when the plan has a `tls` block.
+    pub tls: Option<ClientTls>,
     next_cid: AtomicU64,
     connections: AtomicUsize,
 }
@@ -90,6 +108,17 @@ impl NatsServer {
             headers: plan.headers,
             max_payload: plan.limits.max_payload,
             auth_required: auth.info_auth_required(),
+            tls_required: plan.tls.is_some(),
+            tls_verify: plan.tls.as_ref().is_some_and(|t| t.verify),
+        };
+        let tls = match &plan.tls {
+            None => None,
+            Some(t) => Some(ClientTls {
+                acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(
+                    crate::tls::server_config(t).map_err(std::io::Error::other)?,
+                )),
+                timeout: t.timeout,
+            }),
         };
         let new_sublist = || {
             Arc::new(if plan.disable_sublist_cache {
@@ -113,6 +142,7 @@ impl NatsServer {
             sublist,
             accounts,
             auth,
+            tls,
             next_cid: AtomicU64::new(0),
             connections: AtomicUsize::new(0),
         });

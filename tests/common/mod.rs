@@ -28,9 +28,10 @@ pub fn root() -> PathBuf {
 }
 
 /// Makes a CA and a server certificate for 127.0.0.1/localhost in `dir`:
-/// `ca.pem`, `server.pem`, `server-key.pem` (generated, never committed).
+/// `ca.pem`, `server.pem`, `server-key.pem`, and a client certificate
+/// `client.pem`, `client-key.pem` (generated, never committed).
 pub fn write_test_certs(dir: &Path) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, KeyPair};
     std::fs::create_dir_all(dir).expect("cert dir");
     let ca_key = KeyPair::generate().expect("ca key");
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
@@ -43,6 +44,15 @@ pub fn write_test_certs(dir: &Path) {
     std::fs::write(dir.join("ca.pem"), ca.pem()).expect("write ca");
     std::fs::write(dir.join("server.pem"), cert.pem()).expect("write cert");
     std::fs::write(dir.join("server-key.pem"), key.serialize_pem()).expect("write key");
+    let client_key = KeyPair::generate().expect("client key");
+    let mut client = CertificateParams::new(Vec::<String>::new()).expect("client params");
+    client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let client = client
+        .signed_by(&client_key, &ca, &ca_key)
+        .expect("client cert");
+    std::fs::write(dir.join("client.pem"), client.pem()).expect("write client cert");
+    std::fs::write(dir.join("client-key.pem"), client_key.serialize_pem())
+        .expect("write client key");
 }
 
 /// A running `edge run` on 127.0.0.1 and a free port, killed on drop.

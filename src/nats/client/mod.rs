@@ -31,9 +31,11 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// The content type of a TLS handshake record: a client hello starts so.
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 /// nats-server's `firstClientPingInterval`.
 const FIRST_PING: Duration = Duration::from_secs(2);
 const OK: &[u8] = b"+OK\r\n";
@@ -55,12 +57,61 @@ const MAX_PERM_CACHE: usize = 128;
 const NO_RESPONDERS_HDR: &[u8] = b"NATS/1.0 503\r\n\r\n";
 
 /// Serves one accepted connection until it closes.
-pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
-    let limits = &shared.plan.limits;
+pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) {
     let cid = shared.next_client_id();
+    let nonce = shared.auth.uses_nonce().then(new_nonce);
+    let info = shared.info.line(cid, peer.ip(), nonce.as_deref());
+    match &shared.tls {
+        None => {
+            let (reader, writer) = stream.into_split();
+            serve_stream(shared, cid, nonce, info, reader, writer).await;
+        }
+        Some(tls) => {
+            // As nats-server 2.9: INFO in plain text, then the client's TLS
+            // handshake within the TLS timeout. Plain text, a failed
+            // handshake or silence close the connection without a word.
+            let greeted = tokio::time::timeout(tls.timeout, stream.write_all(&info)).await;
+            if !matches!(greeted, Ok(Ok(()))) {
+                return;
+            }
+            // Go's TLS closes without an alert when the first record is
+            // not a handshake (a client speaking plain NATS); so does this.
+            let mut first = [0u8; 1];
+            let peeked = tokio::time::timeout(tls.timeout, stream.peek(&mut first)).await;
+            if !matches!(peeked, Ok(Ok(1))) || first[0] != TLS_HANDSHAKE_RECORD {
+                // Read what was sent, so the close is a FIN, not a reset.
+                let mut sink = [0u8; 4096];
+                while matches!(stream.try_read(&mut sink), Ok(n) if n > 0) {}
+                let _ = stream.shutdown().await;
+                return;
+            }
+            let Ok(Ok(stream)) =
+                tokio::time::timeout(tls.timeout, tls.acceptor.accept(stream)).await
+            else {
+                return;
+            };
+            let (reader, writer) = tokio::io::split(stream);
+            serve_stream(shared, cid, nonce, Vec::new(), reader, writer).await;
+        }
+    }
+}
+
+/// Serves a connection whose INFO is `info` (empty when already sent)
+/// over `reader` and `writer`: a plain socket's halves or a TLS stream's.
+async fn serve_stream<R, W>(
+    shared: Arc<Shared>,
+    cid: u64,
+    nonce: Option<String>,
+    info: Vec<u8>,
+    mut reader: R,
+    writer: W,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let limits = &shared.plan.limits;
     let max_pending = usize::try_from(limits.max_pending).unwrap_or(usize::MAX);
     let handle = Arc::new(ClientHandle::new(cid, max_pending.max(1)));
-    let (mut reader, writer) = stream.into_split();
     let writer = tokio::spawn(write_loop(
         Arc::clone(&handle),
         writer,
@@ -68,10 +119,7 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
     ));
     // INFO is written whatever max_pending says (nats-server sends it
     // before counting pending bytes).
-    let nonce = shared.auth.uses_nonce().then(new_nonce);
-    lock(&handle.out)
-        .buf
-        .extend_from_slice(&shared.info.line(cid, peer.ip(), nonce.as_deref()));
+    lock(&handle.out).buf.extend_from_slice(&info);
     if !shared.try_add_connection() {
         handle.queue(&[ERR_MAX_CONNS]);
         handle.close();
@@ -152,7 +200,7 @@ impl Conn {
         }
     }
 
-    async fn run(&mut self, reader: &mut tokio::net::tcp::OwnedReadHalf) {
+    async fn run<R: AsyncRead + Unpin>(&mut self, reader: &mut R) {
         let handle = Arc::clone(&self.handle);
         let period = self
             .shared

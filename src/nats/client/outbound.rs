@@ -6,8 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 
 use super::rules::DeliveryRules;
@@ -98,9 +97,9 @@ impl ClientHandle {
 
 /// Writes whatever is buffered each time it is woken; on close, flushes
 /// the rest and shuts the socket down.
-pub(super) async fn write_loop(
+pub(super) async fn write_loop<W: AsyncWrite + Unpin>(
     handle: Arc<ClientHandle>,
-    mut w: OwnedWriteHalf,
+    mut w: W,
     deadline: Duration,
 ) {
     loop {
