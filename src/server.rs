@@ -65,12 +65,6 @@ pub fn unsupported(plan: &Plan) -> Vec<String> {
     if plan.monitor.http.is_some() || plan.monitor.https.is_some() {
         missing.push("HTTP(S) monitoring (issue #4)".to_string());
     }
-    if plan.files.pid_file.is_some() {
-        missing.push("pid_file".to_string());
-    }
-    if plan.files.ports_file_dir.is_some() {
-        missing.push("ports_file_dir".to_string());
-    }
     if plan.log.file.is_some() || plan.log.syslog || plan.log.remote_syslog.is_some() {
         missing.push("logging to a file or syslog".to_string());
     }
@@ -127,14 +121,36 @@ pub async fn run(plan: Arc<Plan>) -> Result<(), ServeError> {
             "a plan with neither NATS nor proxies".into(),
         ]));
     }
-    tokio::select! {
-        Some(done) = tasks.join_next() => match done {
-            Ok(served) => served?,
-            Err(e) => return Err(ServeError::Io(std::io::Error::other(e))),
-        },
-        () = shutdown => eprintln!("edge: shutting down"),
+    if let Some(path) = &plan.files.pid_file {
+        crate::files::write_pid(std::path::Path::new(path))?;
     }
-    Ok(())
+    let ports_file = match &plan.files.ports_file_dir {
+        Some(dir) => {
+            let ports = crate::files::Ports {
+                nats: nats_addr.into_iter().collect(),
+                ..Default::default()
+            };
+            Some(crate::files::write_ports(
+                std::path::Path::new(dir),
+                &ports,
+            )?)
+        }
+        None => None,
+    };
+    let outcome = tokio::select! {
+        Some(done) = tasks.join_next() => match done {
+            Ok(served) => served.map_err(ServeError::Io),
+            Err(e) => Err(ServeError::Io(std::io::Error::other(e))),
+        },
+        () = shutdown => {
+            eprintln!("edge: shutting down");
+            Ok(())
+        }
+    };
+    if let Some(path) = ports_file {
+        let _ = std::fs::remove_file(path);
+    }
+    outcome
 }
 
 /// A future that completes on SIGINT or (on Unix) SIGTERM. Both handlers

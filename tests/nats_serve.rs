@@ -649,3 +649,43 @@ fn second_connect_keeps_earlier_fields() {
         "HMSG a 1 12 14\r\nNATS/1.0\r\n\r\nhi\r\nPONG\r\n"
     );
 }
+
+/// nats-server's pid and ports files: the pid file stays after exit, the
+/// `<exe>_<pid>.ports` file (client URLs as JSON) is removed on shutdown.
+#[test]
+fn pid_and_ports_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pid_path = dir.path().join("edge.pid");
+    let port = free_port();
+    let mut edge = Edge::start_on(
+        port,
+        &[
+            "-P",
+            pid_path.to_str().expect("utf-8"),
+            "--ports_file_dir",
+            dir.path().to_str().expect("utf-8"),
+        ],
+    );
+    let pid = edge.child.id();
+    let ports_path = dir.path().join(format!("edge_{pid}.ports"));
+    let deadline = Instant::now() + WAIT;
+    while !ports_path.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        std::fs::read_to_string(&pid_path).expect("pid file"),
+        pid.to_string()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&ports_path).expect("ports file"),
+        format!("{{\"nats\":[\"nats://127.0.0.1:{port}\"]}}")
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let _ = edge.child.wait();
+    assert!(!ports_path.exists(), "ports file left behind");
+    assert!(pid_path.exists(), "nats-server keeps the pid file");
+}
