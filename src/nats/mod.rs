@@ -8,6 +8,7 @@ pub mod client;
 pub mod info;
 pub mod nkey;
 pub mod protocol;
+pub mod registry;
 pub mod server;
 pub mod subject;
 pub mod sublist;

@@ -19,6 +19,8 @@ pub struct Shared {
     pub info: ServerInfo,
     /// Subscriptions of the global account (the only one served so far).
     pub sublist: SharedSublist<SubRef>,
+    /// Live and closed connections and traffic totals, for monitoring.
+    pub registry: super::registry::Registry,
     next_cid: AtomicU64,
     connections: AtomicUsize,
 }
@@ -85,10 +87,16 @@ impl NatsServer {
             plan: plan.clone(),
             info,
             sublist,
+            registry: super::registry::Registry::default(),
             next_cid: AtomicU64::new(0),
             connections: AtomicUsize::new(0),
         });
         Ok(NatsServer { listener, shared })
+    }
+
+    /// The state connections share, for the monitoring endpoints.
+    pub fn shared(&self) -> Arc<Shared> {
+        Arc::clone(&self.shared)
     }
 
     /// The address actually bound.

@@ -11,9 +11,11 @@
 
 mod opts;
 mod outbound;
+mod stats;
 mod subscription;
 
 pub use outbound::ClientHandle;
+pub use stats::{ClientMeta, CloseReason, ConnSnapshot, SubSnapshot};
 pub use subscription::{SubRef, Subscription};
 
 use super::protocol::{Config, Op, Parser, ProtocolError};
@@ -51,7 +53,7 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
     let limits = &shared.plan.limits;
     let cid = shared.next_client_id();
     let max_pending = usize::try_from(limits.max_pending).unwrap_or(usize::MAX);
-    let handle = Arc::new(ClientHandle::new(cid, max_pending.max(1)));
+    let handle = Arc::new(ClientHandle::new(cid, max_pending.max(1), peer));
     let (mut reader, writer) = stream.into_split();
     let writer = tokio::spawn(write_loop(
         Arc::clone(&handle),
@@ -65,14 +67,19 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
         .extend_from_slice(&shared.info.line(cid, peer.ip()));
     if !shared.try_add_connection() {
         handle.queue(&[ERR_MAX_CONNS]);
-        handle.close();
+        handle.close_for(CloseReason::MaxConnectionsExceeded);
+        shared.registry.closed(&handle);
         let _ = writer.await;
         return;
     }
+    shared.registry.opened(&handle);
     let mut conn = Conn::new(Arc::clone(&shared), Arc::clone(&handle));
     conn.flush();
-    conn.run(&mut reader).await;
+    let reason = conn.run(&mut reader).await;
     conn.flush();
+    lock(&handle.out).reason.get_or_insert(reason);
+    // Recorded with its subscriptions, before they are dropped below.
+    shared.registry.closed(&handle);
     let subs: Vec<SubRef> = lock(&handle.subs).drain().map(|(_, s)| s).collect();
     shared.sublist.remove_batch(
         subs.iter()
@@ -97,6 +104,22 @@ struct Conn {
     touched: Vec<Arc<ClientHandle>>,
     line: Vec<u8>,
     rng: u64,
+    /// When our last unanswered PING was sent, to measure the round trip.
+    ping_sent: Option<std::time::Instant>,
+    /// Why the reader decided to close, when it did.
+    reason: Option<CloseReason>,
+    /// This batch's counts, published once per read batch.
+    batch: Batch,
+}
+
+/// What one read batch published and delivered (published to the client's
+/// handle and the server's totals at the end of the batch).
+#[derive(Default)]
+struct Batch {
+    in_msgs: u64,
+    in_bytes: u64,
+    out_msgs: u64,
+    out_bytes: u64,
 }
 
 impl Conn {
@@ -123,10 +146,25 @@ impl Conn {
             touched: Vec::new(),
             line: Vec::with_capacity(256),
             rng,
+            ping_sent: None,
+            reason: None,
+            batch: Batch::default(),
         }
     }
 
-    async fn run(&mut self, reader: &mut tokio::net::tcp::OwnedReadHalf) {
+    /// Publishes the batch's counters to the handle and the server totals.
+    fn publish_batch(&mut self) {
+        let b = std::mem::take(&mut self.batch);
+        self.handle
+            .activity
+            .publish(b.in_msgs, b.in_bytes, std::time::SystemTime::now());
+        self.shared
+            .registry
+            .add_traffic(b.in_msgs, b.in_bytes, b.out_msgs, b.out_bytes);
+    }
+
+    /// Reads and serves until the connection must close; says why.
+    async fn run(&mut self, reader: &mut tokio::net::tcp::OwnedReadHalf) -> CloseReason {
         let handle = Arc::clone(&self.handle);
         let period = self
             .shared
@@ -151,13 +189,15 @@ impl Conn {
             tokio::select! {
                 read = reader.read_buf(&mut buf) => {
                     match read {
-                        Ok(0) | Err(_) => return,
+                        Ok(0) => return CloseReason::ClientClosed,
+                        Err(_) => return CloseReason::ReadError,
                         Ok(_) => {
                             last_in = tokio::time::Instant::now();
                             let keep = self.process(&mut buf);
                             self.flush();
+                            self.publish_batch();
                             if !keep {
-                                return;
+                                return self.reason.unwrap_or(CloseReason::ProtocolViolation);
                             }
                         }
                     }
@@ -171,10 +211,10 @@ impl Conn {
                     let keep = self.ping_tick();
                     self.flush();
                     if !keep {
-                        return;
+                        return CloseReason::StaleConnection;
                     }
                 }
-                _ = handle.kill.notified() => return,
+                _ = handle.kill.notified() => return CloseReason::ClientClosed,
             }
         }
     }
@@ -210,6 +250,7 @@ impl Conn {
                 }
                 Err(e) => {
                     self.protocol_error(&e);
+                    self.reason = Some(stats::reason_for(&e));
                     break false;
                 }
             }
@@ -233,18 +274,34 @@ impl Conn {
     /// One operation; false when the connection must close.
     fn op(&mut self, op: Op<&[u8]>) -> bool {
         match op {
-            Op::Connect(json) => return self.connect(json),
+            Op::Connect(json) => {
+                let keep = self.connect(json);
+                *lock(&self.handle.meta) = self.opts.meta.clone();
+                if !keep {
+                    self.reason = Some(self.opts.refusal());
+                }
+                return keep;
+            }
             Op::Info(_) | Op::Ok => {}
             Op::Ping => self.send(PONG),
             Op::Pong => {
                 self.pings_out = 0;
                 self.rtt_measured = true;
+                if let Some(sent) = self.ping_sent.take() {
+                    let rtt = u64::try_from(sent.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                    self.handle
+                        .activity
+                        .rtt
+                        .store(rtt.max(1), Ordering::Relaxed);
+                }
             }
             Op::Pub {
                 subject,
                 reply,
                 payload,
             } => {
+                self.batch.in_msgs += 1;
+                self.batch.in_bytes += payload.len() as u64;
                 // nats-server checks the subject, answers +OK, then delivers.
                 self.check_publish_subject(subject);
                 self.ok();
@@ -256,6 +313,8 @@ impl Conn {
                 headers,
                 payload,
             } => {
+                self.batch.in_msgs += 1;
+                self.batch.in_bytes += (headers.len() + payload.len()) as u64;
                 self.check_publish_subject(subject);
                 self.ok();
                 // An empty header block is delivered as a plain MSG.
@@ -384,16 +443,21 @@ impl Conn {
             line.extend_from_slice(r);
             line.push(b' ');
         }
+        let size = headers.map_or(0, <[u8]>::len) + payload.len();
         let queued = match headers {
             Some(h) => {
-                let _ = write!(line, "{} {}\r\n", h.len(), h.len() + payload.len());
-                s.client.queue(&[line, h, payload, b"\r\n"])
+                let _ = write!(line, "{} {}\r\n", h.len(), size);
+                s.client.queue_msg(&[line, h, payload, b"\r\n"], size)
             }
             None => {
                 let _ = write!(line, "{}\r\n", payload.len());
-                s.client.queue(&[line, payload, b"\r\n"])
+                s.client.queue_msg(&[line, payload, b"\r\n"], size)
             }
         };
+        if queued != Queued::Closed {
+            self.batch.out_msgs += 1;
+            self.batch.out_bytes += size as u64;
+        }
         if queued == Queued::Appended(true) && s.client.cid != self.handle.cid {
             self.touched.push(Arc::clone(&s.client));
         }
@@ -511,6 +575,7 @@ impl Conn {
             return false;
         }
         self.pings_out += 1;
+        self.ping_sent.get_or_insert_with(std::time::Instant::now);
         self.send(PING);
         true
     }

@@ -1,5 +1,7 @@
 //! The CONNECT options a connection keeps.
 
+use super::stats::{ClientMeta, CloseReason};
+
 /// CONNECT options as nats-server keeps them: each CONNECT overwrites only
 /// the fields it names. Verbose and pedantic are on until a CONNECT.
 #[derive(Debug, Clone)]
@@ -11,6 +13,8 @@ pub(super) struct Opts {
     pub(super) no_responders: bool,
     pub(super) protocol: i64,
     pub(super) account: Option<String>,
+    /// name/lang/version, shown by `/connz`.
+    pub(super) meta: ClientMeta,
 }
 
 impl Default for Opts {
@@ -23,11 +27,24 @@ impl Default for Opts {
             no_responders: false,
             protocol: 0,
             account: None,
+            meta: ClientMeta::default(),
         }
     }
 }
 
 impl Opts {
+    /// Why nats-server closes a client whose CONNECT it refused with these
+    /// options (the checks `connect` makes, in its order).
+    pub(super) fn refusal(&self) -> CloseReason {
+        if !(0..=1).contains(&self.protocol) {
+            CloseReason::BadClientProtocolVersion
+        } else if self.no_responders && !self.headers {
+            CloseReason::NoRespondersRequiresHeaders
+        } else {
+            CloseReason::AuthenticationViolation
+        }
+    }
+
     /// Lays the fields of a CONNECT JSON over these, as Go's `Unmarshal`
     /// into existing options does (keys match case-insensitively, `null`
     /// leaves a field alone). JSON serde cannot read (the parser accepted
@@ -49,6 +66,15 @@ impl Opts {
                     if let Some(a) = value.as_str() {
                         self.account = Some(a.to_string());
                     }
+                }
+                "name" | "lang" | "version" => {
+                    let Some(v) = value.as_str() else { continue };
+                    let field = match key.to_ascii_lowercase().as_str() {
+                        "name" => &mut self.meta.name,
+                        "lang" => &mut self.meta.lang,
+                        _ => &mut self.meta.version,
+                    };
+                    *field = v.to_string();
                 }
                 _ => {}
             }
