@@ -9,10 +9,12 @@
 //! - [`config`]: the config language, the tree, lowering and diagnostics;
 //! - [`plan`]: the immutable plan every runtime part executes;
 //! - [`server`]: the runtime that serves a plan;
+//! - [`monitor`]: nats-server's HTTP monitoring endpoints;
 //! - [`cli`]: the `edge` command line (nats-server's flags included).
 
 pub mod cli;
 pub mod config;
+pub mod monitor;
 pub mod nats;
 pub mod plan;
 pub mod server;

@@ -1,10 +1,11 @@
 //! The runtime entry: serves a [`Plan`] until SIGINT or SIGTERM.
 //!
-//! So far only the NATS client listener without auth, TLS, clustering,
-//! websocket, monitoring, proxies, pid/ports files or log files; [`unsupported`] names what a plan asks
+//! So far the NATS client listener and HTTP monitoring, without auth, TLS,
+//! clustering, websocket, HTTPS monitoring, proxies, pid/ports files or log files; [`unsupported`] names what a plan asks
 //! for beyond that, and [`run`] refuses such a plan instead of serving it
 //! without.
 
+use crate::monitor::Monitor;
 use crate::nats::server::NatsServer;
 use crate::plan::{auth::ClientAuth, Plan};
 use std::sync::Arc;
@@ -49,8 +50,8 @@ pub fn unsupported(plan: &Plan) -> Vec<String> {
             missing.push("NATS over websocket".to_string());
         }
     }
-    if plan.monitor.http.is_some() || plan.monitor.https.is_some() {
-        missing.push("HTTP(S) monitoring (issue #4)".to_string());
+    if plan.monitor.https.is_some() {
+        missing.push("HTTPS monitoring (issue #4)".to_string());
     }
     if plan.files.pid_file.is_some() {
         missing.push("pid_file".to_string());
@@ -85,12 +86,35 @@ pub async fn run(plan: Arc<Plan>) -> Result<(), ServeError> {
             addr: nats.listen.to_string(),
             source,
         })?;
+    // Bound before anything is served: a harness polling /varz may
+    // connect clients as soon as it answers.
+    let monitor = match &plan.monitor.http {
+        Some(http) => Some(
+            Monitor::bind(http, &plan.monitor.base_path, server.shared())
+                .await
+                .map_err(|source| ServeError::Bind {
+                    addr: http.to_string(),
+                    source,
+                })?,
+        ),
+        None => None,
+    };
+    if let Some(m) = &monitor {
+        eprintln!("edge: starting http monitor on {}", m.local_addr()?);
+    }
     eprintln!(
         "edge: listening for client connections on {}",
         server.local_addr()?
     );
+    let monitoring = async {
+        match monitor {
+            Some(m) => m.serve().await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         served = server.serve() => served?,
+        served = monitoring => served?,
         () = shutdown => eprintln!("edge: shutting down"),
     }
     Ok(())
