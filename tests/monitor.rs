@@ -1,0 +1,816 @@
+//! The HTTP monitoring endpoints of a real `edge run -m PORT`, driven by
+//! raw NATS clients over TCP and read with raw HTTP/1.1 requests.
+//!
+//! Values are checked after known exchanges; key paths (field names, in
+//! order) are compared with what nats-server 2.9.10 answered in the same
+//! scenario, recorded by `conformance/monitor/record.sh`.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A running `edge run` with monitoring, killed when dropped.
+struct Edge {
+    child: Child,
+    port: u16,
+    mport: u16,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Edge {
+    fn start() -> Edge {
+        Edge::start_with(&[], None)
+    }
+
+    /// Starts edge with `extra` arguments and, if given, a config file.
+    fn start_with(extra: &[&str], config: Option<&str>) -> Edge {
+        let (port, mport) = (free_port(), free_port());
+        let dir = config.map(|text| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            std::fs::write(dir.path().join("edge.conf"), text).expect("write config");
+            dir
+        });
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_edge"));
+        cmd.arg("run");
+        if let Some(dir) = &dir {
+            cmd.arg(dir.path().join("edge.conf"));
+        }
+        let child = cmd
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-m", &mport.to_string()])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn edge");
+        Edge {
+            child,
+            port,
+            mport,
+            _dir: dir,
+        }
+    }
+
+    /// Waits until `path` answers 200, as a harness polling /varz does.
+    fn wait_http(&self, path: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some((200, _, _)) = try_get(self.mport, path) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "monitor did not answer {path}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn get(&self, path: &str) -> HttpReply {
+        try_get(self.mport, path).unwrap_or_else(|| panic!("GET {path} failed"))
+    }
+
+    /// GET `path`, expecting 200 and JSON.
+    fn json(&self, path: &str) -> Value {
+        let (status, _, body) = self.get(path);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+    }
+
+    /// A raw client that sent `connect` and got the PONG after it.
+    fn client(&self, connect: &str) -> Client {
+        let s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        s.set_read_timeout(Some(WAIT)).expect("timeout");
+        let mut c = Client {
+            r: BufReader::new(s.try_clone().expect("clone")),
+            s,
+        };
+        let info = c.line();
+        assert!(info.starts_with("INFO "), "{info}");
+        c.send(&format!("CONNECT {connect}\r\n"));
+        c.ping();
+        c
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// Status, headers (names lowercased) and body of an HTTP response.
+type HttpReply = (u16, Vec<(String, String)>, String);
+
+/// One HTTP/1.1 GET.
+fn try_get(port: u16, path: &str) -> Option<HttpReply> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(WAIT)).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let mut lines = head.lines();
+    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    let headers = lines
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+        .collect();
+    Some((status, headers, body.to_string()))
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// A raw NATS client.
+struct Client {
+    s: TcpStream,
+    r: BufReader<TcpStream>,
+}
+
+impl Client {
+    fn send(&mut self, text: &str) {
+        self.s.write_all(text.as_bytes()).expect("send");
+    }
+
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.r.read_line(&mut line).expect("read line");
+        line
+    }
+
+    /// PING, then every line up to the PONG (answering server PINGs).
+    fn ping(&mut self) -> Vec<String> {
+        self.send("PING\r\n");
+        let mut got = Vec::new();
+        loop {
+            let line = self.line();
+            assert!(!line.is_empty(), "connection closed before PONG: {got:?}");
+            match line.as_str() {
+                "PONG\r\n" => return got,
+                "PING\r\n" => self.send("PONG\r\n"),
+                _ => got.push(line),
+            }
+        }
+    }
+}
+
+const ALICE: &str =
+    r#"{"verbose":false,"pedantic":false,"name":"alice","lang":"rust","version":"1.2.3"}"#;
+const QUIET: &str = r#"{"verbose":false,"pedantic":false}"#;
+
+fn conn(connz: &Value, cid: u64) -> &Value {
+    connz["connections"]
+        .as_array()
+        .expect("connections")
+        .iter()
+        .find(|c| c["cid"] == cid)
+        .unwrap_or_else(|| panic!("cid {cid} not in {connz}"))
+}
+
+fn cids(connz: &Value) -> Vec<u64> {
+    connz["connections"]
+        .as_array()
+        .expect("connections")
+        .iter()
+        .map(|c| c["cid"].as_u64().expect("cid"))
+        .collect()
+}
+
+/// Polls `path` until `done` holds for its JSON.
+fn wait_json(edge: &Edge, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let v = edge.json(path);
+        if done(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{path} never matched: {v}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn varz_answers_as_soon_as_clients_can_connect() {
+    let edge = Edge::start();
+    edge.wait_http("/varz");
+    // No wait on the client port: /varz answering means clients connect.
+    let mut c = edge.client(QUIET);
+    let varz = edge.json("/varz");
+    assert_eq!(varz["server_id"].as_str().map(str::len), Some(56));
+    assert_eq!(varz["server_name"], varz["server_id"]);
+    assert_eq!(varz["version"], "2.9.10");
+    assert_eq!(varz["host"], "127.0.0.1");
+    assert_eq!(varz["port"], edge.port);
+    assert_eq!(varz["http_host"], "127.0.0.1");
+    assert_eq!(varz["http_port"], edge.mport);
+    assert_eq!(varz["max_payload"], 1048576);
+    assert_eq!(varz["ping_interval"], 120_000_000_000u64);
+    assert_eq!(varz["write_deadline"], 10_000_000_000u64);
+    assert_eq!(varz["auth_timeout"], 2);
+    assert_eq!(varz["connections"], 1);
+    assert_eq!(varz["total_connections"], 1);
+    assert!(varz["mem"].as_i64().expect("mem") > 0);
+    assert!(varz["cores"].as_u64().expect("cores") >= 1);
+    assert_eq!(
+        varz["uptime"].as_str().map(|u| u.ends_with('s')),
+        Some(true)
+    );
+    assert!(varz["start"].as_str().expect("start").ends_with('Z'));
+    assert_eq!(varz["config_load_time"], varz["start"]);
+    // The earlier polls are counted too.
+    assert!(varz["http_req_stats"]["/varz"].as_u64().expect("count") >= 2);
+    c.ping();
+}
+
+#[test]
+fn traffic_is_counted_per_connection_and_in_totals() {
+    let edge = Edge::start();
+    edge.wait_http("/varz");
+    let mut alice = edge.client(ALICE);
+    alice.send("SUB foo 1\r\nSUB foo 2\r\n");
+    alice.ping();
+    let mut bob = edge.client(QUIET);
+    // Two PUBs of 5 bytes, one HPUB of 12 header + 2 payload bytes.
+    bob.send("CONNECT {\"headers\":true}\r\nPUB foo 5\r\nhello\r\nPUB foo 5\r\nworld\r\n");
+    bob.send("HPUB foo 12 14\r\nNATS/1.0\r\n\r\nhi\r\n");
+    bob.ping();
+    let got = alice.ping();
+    // Three messages, each to both of alice's subscriptions.
+    assert_eq!(got.iter().filter(|l| l.starts_with("MSG foo")).count(), 6);
+
+    let varz = edge.json("/varz");
+    assert_eq!(varz["in_msgs"], 3);
+    assert_eq!(varz["in_bytes"], 24);
+    // alice did not ask for headers, so the HPUB reaches her as a plain
+    // MSG and, as in nats-server, only its 2 payload bytes count.
+    assert_eq!(varz["out_msgs"], 6);
+    assert_eq!(varz["out_bytes"], 24);
+    assert_eq!(varz["connections"], 2);
+    assert_eq!(varz["subscriptions"], 2);
+
+    let connz = edge.json("/connz");
+    assert_eq!(connz["num_connections"], 2);
+    assert_eq!(connz["total"], 2);
+    assert_eq!(connz["limit"], 1024);
+    assert_eq!(connz["offset"], 0);
+    let a = conn(&connz, 1);
+    assert_eq!(a["kind"], "Client");
+    assert_eq!(a["type"], "nats");
+    assert_eq!(a["ip"], "127.0.0.1");
+    assert_eq!(a["name"], "alice");
+    assert_eq!(a["lang"], "rust");
+    assert_eq!(a["version"], "1.2.3");
+    assert_eq!(a["subscriptions"], 2);
+    assert_eq!(a["out_msgs"], 6);
+    assert_eq!(a["out_bytes"], 24);
+    assert_eq!(a["in_msgs"], 0);
+    assert_eq!(a["pending_bytes"], 0);
+    assert_eq!(varz["out_bytes"], a["out_bytes"]);
+    let b = conn(&connz, 2);
+    assert_eq!(b["in_msgs"], 3);
+    assert_eq!(b["in_bytes"], 24);
+    assert_eq!(b["subscriptions"], 0);
+    // Optional fields are left out when empty, as nats-server does.
+    assert!(b.get("name").is_none() && b.get("lang").is_none(), "{b}");
+    assert!(a.get("stop").is_none() && a.get("reason").is_none());
+    assert!(a.get("subscriptions_list").is_none());
+    assert_eq!(a["rtt"], "0s");
+}
+
+#[test]
+fn rtt_is_measured_by_the_first_ping() {
+    let edge = Edge::start();
+    edge.wait_http("/varz");
+    let mut c = edge.client(QUIET);
+    // edge's first PING comes after ~2 s; answer it.
+    let line = c.line();
+    assert_eq!(line, "PING\r\n");
+    c.send("PONG\r\n");
+    c.ping();
+    let connz = edge.json("/connz");
+    let rtt = conn(&connz, 1)["rtt"].as_str().expect("rtt").to_string();
+    assert_ne!(rtt, "0s");
+    assert!(
+        rtt.ends_with("µs") || rtt.ends_with("ms") || rtt.ends_with("ns"),
+        "{rtt}"
+    );
+}
+
+#[test]
+fn connz_pages_sorts_and_filters() {
+    let edge = Edge::start();
+    edge.wait_http("/varz");
+    // Client i (cid i) has i-1 subscriptions and publishes 5-i messages.
+    let mut clients = Vec::new();
+    for i in 1..=4u64 {
+        let mut c = edge.client(QUIET);
+        for s in 1..i {
+            c.send(&format!("SUB s.{i}.{s} {s}\r\n"));
+        }
+        for _ in 0..(5 - i) {
+            c.send("PUB nobody 3\r\nabc\r\n");
+        }
+        c.ping();
+        clients.push(c);
+    }
+    assert_eq!(cids(&edge.json("/connz")), [1, 2, 3, 4]);
+    let page = edge.json("/connz?offset=1&limit=2");
+    assert_eq!(cids(&page), [2, 3]);
+    assert_eq!(page["num_connections"], 2);
+    assert_eq!(page["total"], 4);
+    assert_eq!(
+        (page["offset"].clone(), page["limit"].clone()),
+        (1.into(), 2.into())
+    );
+    let past = edge.json("/connz?offset=10");
+    assert_eq!(cids(&past), Vec::<u64>::new());
+    assert_eq!(past["total"], 4);
+    // Negative offset and non-positive limit fall back as in nats-server.
+    let fallback = edge.json("/connz?offset=-5&limit=0");
+    assert_eq!(
+        (fallback["offset"].clone(), fallback["limit"].clone()),
+        (0.into(), 1024.into())
+    );
+    assert_eq!(cids(&edge.json("/connz?sort=subs")), [4, 3, 2, 1]);
+    assert_eq!(cids(&edge.json("/connz?sort=msgs_from")), [1, 2, 3, 4]);
+    assert_eq!(cids(&edge.json("/connz?sort=bytes_from&limit=1")), [1]);
+    assert_eq!(cids(&edge.json("/connz?sort=start")), [1, 2, 3, 4]);
+    let one = edge.json("/connz?cid=3");
+    assert_eq!(cids(&one), [3]);
+    assert_eq!(one["limit"], 1);
+    assert_eq!(cids(&edge.json("/connz?cid=99")), Vec::<u64>::new());
+    for sort in [
+        "cid",
+        "start",
+        "subs",
+        "pending",
+        "msgs_to",
+        "msgs_from",
+        "bytes_to",
+        "bytes_from",
+        "last",
+        "idle",
+        "uptime",
+    ] {
+        assert_eq!(
+            edge.json(&format!("/connz?sort={sort}"))["num_connections"],
+            4
+        );
+    }
+    let subs = edge.json("/connz?subs=1&cid=3");
+    let mut list: Vec<String> =
+        serde_json::from_value(conn(&subs, 3)["subscriptions_list"].clone())
+            .expect("subscriptions_list");
+    list.sort();
+    assert_eq!(list, ["s.3.1", "s.3.2"]);
+
+    // Bad parameters get nats-server's 400 and text.
+    for (path, text) in [
+        ("/connz?sort=bogus", "invalid sorting option: bogus"),
+        ("/connz?sort=stop", "sort by stop only valid on closed connections"),
+        ("/connz?sort=reason&state=all", "sort by reason only valid on closed connections"),
+        ("/connz?state=bogus", "Error decoding state for bogus"),
+        (
+            "/connz?limit=abc",
+            "Error decoding int for 'limit': strconv.Atoi: parsing \"abc\": invalid syntax",
+        ),
+        (
+            "/connz?cid=-1",
+            "Error decoding uint64 for 'cid': strconv.ParseUint: parsing \"-1\": invalid syntax",
+        ),
+        (
+            "/connz?subs=maybe",
+            "Error decoding boolean for 'subs': strconv.ParseBool: parsing \"maybe\": invalid syntax",
+        ),
+    ] {
+        let (status, headers, body) = edge.get(path);
+        assert_eq!((status, body.as_str()), (400, text), "{path}");
+        assert_eq!(
+            header(&headers, "content-type"),
+            Some("text/plain; charset=utf-8")
+        );
+    }
+}
+
+#[test]
+fn closed_connections_are_kept_with_reason_and_subscriptions() {
+    let edge = Edge::start();
+    edge.wait_http("/varz");
+    let mut keep = edge.client(QUIET);
+    {
+        let mut gone = edge.client(ALICE);
+        gone.send("SUB x.y 7\r\nPUB x.y 2\r\nok\r\n");
+        gone.ping();
+    }
+    let mut bad = edge.client(QUIET);
+    bad.send("BOGUS\r\n");
+    let closed = wait_json(&edge, "/connz?state=closed&subs=1", |v| v["total"] == 2);
+    assert_eq!(cids(&closed), [2, 3]);
+    let gone = conn(&closed, 2);
+    assert_eq!(gone["reason"], "Client Closed");
+    assert_eq!(gone["name"], "alice");
+    assert_eq!(gone["in_msgs"], 1);
+    assert_eq!(gone["out_msgs"], 1);
+    assert_eq!(gone["subscriptions_list"], serde_json::json!(["x.y"]));
+    let stop = gone["stop"].as_str().expect("stop");
+    assert!(stop >= gone["start"].as_str().expect("start"), "{gone}");
+    assert_eq!(conn(&closed, 3)["reason"], "Protocol Violation");
+
+    let all = edge.json("/connz?state=all");
+    assert_eq!(all["total"], 3);
+    assert_eq!(cids(&all), [1, 2, 3]);
+    assert_eq!(edge.json("/connz")["total"], 1);
+    assert_eq!(cids(&edge.json("/connz?state=closed&sort=stop")), [3, 2]);
+    assert_eq!(
+        cids(&edge.json("/connz?state=closed&sort=reason")),
+        [2, 3],
+        "Client Closed sorts before Protocol Violation"
+    );
+    let one = edge.json("/connz?state=closed&cid=2&subs=detail");
+    let detail = &conn(&one, 2)["subscriptions_list_detail"][0];
+    assert_eq!(detail["subject"], "x.y");
+    assert_eq!(detail["sid"], "7");
+    assert_eq!(detail["msgs"], 1);
+    assert_eq!(detail["cid"], 2);
+    let varz = edge.json("/varz");
+    assert_eq!(varz["connections"], 1);
+    assert_eq!(varz["total_connections"], 3);
+    keep.ping();
+}
+
+#[test]
+fn slow_consumers_are_closed_counted_and_explained() {
+    let edge = Edge::start_with(&[], Some("max_pending: 2048\nmax_payload: 1024\n"));
+    edge.wait_http("/varz");
+    let mut slow = edge.client(QUIET);
+    slow.send("SUB big 1\r\n");
+    slow.ping();
+    let mut fast = edge.client(QUIET);
+    let payload = "x".repeat(1000);
+    for _ in 0..50 {
+        fast.send(&format!("PUB big 1000\r\n{payload}\r\n"));
+    }
+    fast.ping();
+    let closed = wait_json(&edge, "/connz?state=closed", |v| v["total"] == 1);
+    assert_eq!(conn(&closed, 1)["reason"], "Slow Consumer (Pending Bytes)");
+    assert_eq!(edge.json("/varz")["slow_consumers"], 1);
+}
+
+#[test]
+fn subsz_counts_and_lists_subscriptions() {
+    let edge = Edge::start();
+    edge.wait_http("/varz");
+    let mut c = edge.client(QUIET);
+    c.send("SUB a.* 1\r\nSUB a.b q 2\r\nSUB c 3\r\nUNSUB 3 10\r\nPUB a.b 1\r\nx\r\n");
+    c.ping();
+    let subsz = edge.json("/subsz");
+    assert_eq!(subsz["num_subscriptions"], 3);
+    assert_eq!(subsz["num_inserts"], 3);
+    assert_eq!(subsz["num_removes"], 0);
+    assert!(subsz["num_matches"].as_u64().expect("matches") >= 1);
+    assert_eq!(subsz["max_fanout"], 2);
+    // Without a listing only the counters are sent, as nats-server does.
+    assert!(subsz.get("server_id").is_none(), "{subsz}");
+    assert_eq!(edge.json("/subscriptionsz")["num_subscriptions"], 3);
+
+    let listed = edge.json("/subsz?subs=1");
+    assert_eq!(listed["total"], 3);
+    assert_eq!(listed["limit"], 1024);
+    let list = listed["subscriptions_list"].as_array().expect("list");
+    assert!(list.iter().all(|s| s["account"] == "$G" && s["cid"] == 1));
+    let q = list.iter().find(|s| s["sid"] == "2").expect("queue sub");
+    assert_eq!(
+        (q["subject"].clone(), q["qgroup"].clone()),
+        ("a.b".into(), "q".into())
+    );
+    let capped = list.iter().find(|s| s["sid"] == "3").expect("capped sub");
+    assert_eq!(capped["max"], 10);
+    let tested = edge.json("/subsz?subs=1&test=a.z");
+    assert_eq!(tested["subscriptions_list"][0]["subject"], "a.*");
+    assert_eq!(tested["total"], 1);
+    assert_eq!(edge.json("/subsz?subs=1&offset=1&limit=1")["total"], 1);
+    let (status, _, body) = edge.get("/subsz?test=a.*");
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            400,
+            "invalid test subject, must be valid publish subject: a.*"
+        )
+    );
+}
+
+#[test]
+fn responses_are_shaped_as_nats_server_shapes_them() {
+    let edge = Edge::start();
+    edge.wait_http("/varz");
+    let (status, headers, body) = edge.get("/varz?callback=cb");
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&headers, "content-type"),
+        Some("application/javascript")
+    );
+    let inner = body
+        .strip_prefix("cb(")
+        .and_then(|b| b.strip_suffix(')'))
+        .expect("JSONP");
+    let v: Value = serde_json::from_str(inner).expect("JSON inside JSONP");
+    assert_eq!(v["port"], edge.port);
+
+    let (_, headers, body) = edge.get("/healthz");
+    assert_eq!(body, r#"{"status":"ok"}"#);
+    assert_eq!(header(&headers, "content-type"), Some("application/json"));
+    // nats-server 2.9.10 sends no CORS header; neither does edge.
+    assert_eq!(header(&headers, "access-control-allow-origin"), None);
+    // The document is indented as Go's MarshalIndent.
+    let (_, _, body) = edge.get("/connz");
+    assert!(body.starts_with("{\n  \"server_id\": \"N"), "{body}");
+
+    let (status, headers, body) = edge.get("/");
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&headers, "content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    for link in [
+        "./varz",
+        "./connz",
+        "./subsz",
+        "./healthz",
+        "./routez",
+        "./jsz",
+    ] {
+        assert!(body.contains(&format!("href={link}")), "{link}: {body}");
+    }
+    let (status, headers, body) = edge.get("/nope");
+    assert_eq!((status, body.as_str()), (404, "404 page not found\n"));
+    assert_eq!(header(&headers, "x-content-type-options"), Some("nosniff"));
+    let (status, _, body) = edge.get("/healthz?js-enabled=x");
+    assert_eq!(status, 400, "{body}");
+}
+
+#[test]
+fn base_path_prefixes_every_endpoint() {
+    let edge = Edge::start_with(&[], Some("http_base_path: \"/nats/\"\n"));
+    edge.wait_http("/nats/varz");
+    assert_eq!(edge.json("/nats/varz")["http_base_path"], "/nats/");
+    assert_eq!(edge.json("/nats/connz")["total"], 0);
+    assert_eq!(edge.json("/nats/healthz")["status"], "ok");
+    assert_eq!(edge.get("/varz").0, 404);
+    assert_eq!(edge.get("/nats/").0, 404);
+    let (status, _, body) = edge.get("/nats");
+    assert_eq!(status, 200);
+    assert!(body.contains("href=./nats/varz"), "{body}");
+}
+
+#[test]
+fn features_edge_lacks_answer_as_unconfigured_in_nats_server() {
+    let edge = Edge::start();
+    edge.wait_http("/varz");
+    let id = edge.json("/varz")["server_id"].clone();
+    let routez = edge.json("/routez");
+    assert_eq!(
+        (routez["num_routes"].clone(), routez["routes"].clone()),
+        (0.into(), serde_json::json!([]))
+    );
+    let gw = edge.json("/gatewayz");
+    assert_eq!(gw["outbound_gateways"], serde_json::json!({}));
+    assert_eq!(gw["inbound_gateways"], serde_json::json!({}));
+    let leafz = edge.json("/leafz");
+    assert_eq!(
+        (leafz["leafnodes"].clone(), leafz["leafs"].clone()),
+        (0.into(), Value::Null)
+    );
+    assert_eq!(
+        edge.json("/accountz")["accounts"],
+        serde_json::json!(["$G", "$SYS"])
+    );
+    assert_eq!(
+        edge.json("/accstatz")["account_statz"],
+        serde_json::json!([])
+    );
+    let jsz = edge.json("/jsz");
+    assert_eq!(jsz["disabled"], true);
+    for v in [&routez, &gw, &leafz, &jsz] {
+        assert_eq!(v["server_id"], id);
+    }
+    let stats = edge.json("/varz")["http_req_stats"].clone();
+    for path in [
+        "/routez",
+        "/gatewayz",
+        "/leafz",
+        "/accountz",
+        "/accstatz",
+        "/jsz",
+    ] {
+        assert_eq!(stats[path], 1, "{path}: {stats}");
+    }
+}
+
+/// Key paths of a JSON document in the order written, as
+/// `conformance/monitor/scenario.py` computes them (serde_json's `Value`
+/// would sort object keys, so this parses the text itself).
+mod keys {
+    pub fn of(json: &str) -> Vec<String> {
+        let mut p = Parser {
+            b: json.as_bytes(),
+            i: 0,
+        };
+        let mut out = Vec::new();
+        p.value(None, &mut out);
+        out
+    }
+
+    struct Parser<'a> {
+        b: &'a [u8],
+        i: usize,
+    }
+
+    impl Parser<'_> {
+        fn ws(&mut self) {
+            while self.i < self.b.len() && self.b[self.i].is_ascii_whitespace() {
+                self.i += 1;
+            }
+        }
+
+        fn string(&mut self) -> String {
+            self.i += 1;
+            let start = self.i;
+            while self.b[self.i] != b'"' {
+                self.i += if self.b[self.i] == b'\\' { 2 } else { 1 };
+            }
+            self.i += 1;
+            String::from_utf8_lossy(&self.b[start..self.i - 1]).into_owned()
+        }
+
+        fn value(&mut self, prefix: Option<&str>, out: &mut Vec<String>) {
+            self.ws();
+            match self.b[self.i] {
+                b'{' => {
+                    self.i += 1;
+                    let mut after = prefix.map(str::to_string);
+                    loop {
+                        self.ws();
+                        if self.b[self.i] == b'}' {
+                            self.i += 1;
+                            return;
+                        }
+                        let key = self.string();
+                        let path = match prefix {
+                            Some(p) => format!("{p}.{key}"),
+                            None => key,
+                        };
+                        if !out.contains(&path) {
+                            let at = end_of(after.as_deref(), out);
+                            out.insert(at, path.clone());
+                        }
+                        self.ws();
+                        self.i += 1; // ':'
+                        self.value(Some(&path), out);
+                        after = Some(path);
+                        self.ws();
+                        if self.b[self.i] == b',' {
+                            self.i += 1;
+                        }
+                    }
+                }
+                b'[' => {
+                    self.i += 1;
+                    let inner = format!("{}[]", prefix.unwrap_or(""));
+                    loop {
+                        self.ws();
+                        if self.b[self.i] == b']' {
+                            self.i += 1;
+                            return;
+                        }
+                        self.value(Some(&inner), out);
+                        self.ws();
+                        if self.b[self.i] == b',' {
+                            self.i += 1;
+                        }
+                    }
+                }
+                b'"' => {
+                    self.string();
+                }
+                _ => {
+                    while self.i < self.b.len() && !b",}] \n\r\t".contains(&self.b[self.i]) {
+                        self.i += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    fn end_of(path: Option<&str>, out: &[String]) -> usize {
+        let Some(mut path) = path else { return 0 };
+        if !out.iter().any(|p| p == path) {
+            let base = path.strip_suffix("[]").unwrap_or(path);
+            if !out.iter().any(|p| p == base) {
+                return out.len();
+            }
+            path = base;
+        }
+        let mut i = out.iter().position(|p| p == path).unwrap_or(0) + 1;
+        while i < out.len()
+            && (out[i].starts_with(&format!("{path}.")) || out[i].starts_with(&format!("{path}[]")))
+        {
+            i += 1;
+        }
+        i
+    }
+}
+
+/// The steps of `conformance/monitor/scenario.py`, against edge, then
+/// every endpoint's key paths compared with nats-server's recording.
+#[test]
+fn key_paths_match_the_nats_server_recording() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/monitor");
+    let edge = Edge::start();
+    edge.wait_http("/varz");
+    let mut a = edge.client(
+        r#"{"verbose":false,"pedantic":false,"name":"alice","lang":"python","version":"1.0"}"#,
+    );
+    a.send("SUB foo 1\r\nSUB bar q1 2\r\nSUB baz 3\r\nUNSUB 3 5\r\n");
+    a.ping();
+    let mut b = edge.client(
+        r#"{"verbose":false,"pedantic":false,"name":"bob","lang":"python","version":"1.0"}"#,
+    );
+    b.send("PUB foo 5\r\nhello\r\nPUB foo 5\r\nhello\r\nPUB bar 2\r\nhi\r\n");
+    b.ping();
+    a.ping();
+    drop(edge.client(r#"{"verbose":false,"pedantic":false,"name":"carol"}"#));
+    wait_json(&edge, "/connz?state=closed", |v| v["total"] == 1);
+
+    let endpoints = [
+        ("connz", "/connz"),
+        ("connz_subs", "/connz?subs=1"),
+        ("connz_detail", "/connz?subs=detail"),
+        ("connz_closed", "/connz?state=closed"),
+        ("connz_all", "/connz?state=all"),
+        ("subsz", "/subsz"),
+        ("subsz_subs", "/subsz?subs=1"),
+        ("healthz", "/healthz"),
+        ("routez", "/routez"),
+        ("gatewayz", "/gatewayz"),
+        ("leafz", "/leafz"),
+        ("accountz", "/accountz"),
+        ("jsz", "/jsz"),
+        ("varz", "/varz"),
+    ];
+    let mut differ = Vec::new();
+    for (name, path) in endpoints {
+        let (status, _, body) = edge.get(path);
+        assert_eq!(status, 200, "{path}");
+        let got = keys::of(&body);
+        let file = dir.join(format!("{name}.keys"));
+        let want: Vec<String> = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+            .lines()
+            .map(str::to_string)
+            .collect();
+        assert!(
+            want.len() > 1 || name == "healthz",
+            "{name}: empty recording"
+        );
+        if got != want {
+            differ.push(format!(
+                "{path}:\n  edge:        {got:?}\n  nats-server: {want:?}"
+            ));
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "key paths differ:\n{}",
+        differ.join("\n")
+    );
+}
+
+#[test]
+fn key_path_extraction_keeps_order_and_merges_array_elements() {
+    let got = keys::of(r#"{"b":1,"a":[{"x":1,"z":2},{"x":1,"y":[{"k":1}],"z":2}],"c":{"d":null}}"#);
+    assert_eq!(
+        got,
+        ["b", "a", "a[].x", "a[].y", "a[].y[].k", "a[].z", "c", "c.d"]
+    );
+}
