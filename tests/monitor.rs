@@ -295,26 +295,54 @@ fn traffic_is_counted_per_connection_and_in_totals() {
     assert!(b.get("name").is_none() && b.get("lang").is_none(), "{b}");
     assert!(a.get("stop").is_none() && a.get("reason").is_none());
     assert!(a.get("subscriptions_list").is_none());
-    assert_eq!(a["rtt"], "0s");
+    // Estimated from accept to CONNECT, as nats-server, until a PONG.
+    assert_ne!(a["rtt"], "0s");
+}
+
+/// The RTT in `rtt` (a Go duration string), when it is under a second.
+fn sub_second(rtt: &str) -> Option<Duration> {
+    let (num, unit) = if let Some(n) = rtt.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = rtt.strip_suffix("µs") {
+        (n, 1e-6)
+    } else if let Some(n) = rtt.strip_suffix("ns") {
+        (n, 1e-9)
+    } else {
+        return None;
+    };
+    num.parse::<f64>()
+        .ok()
+        .map(|n| Duration::from_secs_f64(n * unit))
 }
 
 #[test]
-fn rtt_is_measured_by_the_first_ping() {
+fn rtt_is_estimated_at_connect_then_measured_by_ping() {
     let edge = Edge::start();
     edge.wait_http("/varz");
-    let mut c = edge.client(QUIET);
-    // edge's first PING comes after ~2 s; answer it.
-    let line = c.line();
-    assert_eq!(line, "PING\r\n");
+    let s = TcpStream::connect(("127.0.0.1", edge.port)).expect("connect");
+    s.set_read_timeout(Some(WAIT)).expect("timeout");
+    let mut c = Client {
+        r: BufReader::new(s.try_clone().expect("clone")),
+        s,
+    };
+    c.line();
+    // A late CONNECT: nats-server estimates the RTT as accept-to-CONNECT.
+    std::thread::sleep(Duration::from_millis(300));
+    c.send("CONNECT {\"verbose\":false}\r\n");
+    c.ping();
+    let rtt = |edge: &Edge| {
+        let connz = edge.json("/connz");
+        let rtt = conn(&connz, 1)["rtt"].as_str().expect("rtt").to_string();
+        sub_second(&rtt).unwrap_or_else(|| panic!("rtt {rtt}"))
+    };
+    let estimated = rtt(&edge);
+    assert!(estimated >= Duration::from_millis(300), "{estimated:?}");
+    // edge's first PING comes ~2 s after accept; a prompt PONG measures.
+    assert_eq!(c.line(), "PING\r\n");
     c.send("PONG\r\n");
     c.ping();
-    let connz = edge.json("/connz");
-    let rtt = conn(&connz, 1)["rtt"].as_str().expect("rtt").to_string();
-    assert_ne!(rtt, "0s");
-    assert!(
-        rtt.ends_with("µs") || rtt.ends_with("ms") || rtt.ends_with("ns"),
-        "{rtt}"
-    );
+    let measured = rtt(&edge);
+    assert!(measured < Duration::from_millis(250), "{measured:?}");
 }
 
 #[test]

@@ -277,6 +277,14 @@ impl Conn {
             Op::Connect(json) => {
                 let keep = self.connect(json);
                 *lock(&self.handle.meta) = self.opts.meta.clone();
+                // As nats-server: the RTT is estimated as the time from
+                // accept to CONNECT until a PONG measures it.
+                let since = self.handle.start.elapsed().unwrap_or_default();
+                let rtt = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX);
+                self.handle
+                    .activity
+                    .rtt
+                    .store(rtt.max(1), Ordering::Relaxed);
                 if !keep {
                     self.reason = Some(self.opts.refusal());
                 }
