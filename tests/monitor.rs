@@ -287,6 +287,15 @@ fn traffic_is_counted_per_connection_and_in_totals() {
     assert_eq!(a["in_msgs"], 0);
     assert_eq!(a["pending_bytes"], 0);
     assert_eq!(varz["out_bytes"], a["out_bytes"]);
+    let acc = edge.json("/accstatz");
+    let g = &acc["account_statz"][0];
+    assert_eq!(g["acc"], "$G");
+    assert_eq!(
+        (g["conns"].clone(), g["total_conns"].clone()),
+        (2.into(), 2.into())
+    );
+    assert_eq!(g["received"], serde_json::json!({"msgs": 3, "bytes": 24}));
+    assert_eq!(g["sent"], serde_json::json!({"msgs": 6, "bytes": 24}));
     let b = conn(&connz, 2);
     assert_eq!(b["in_msgs"], 3);
     assert_eq!(b["in_bytes"], 24);
@@ -803,6 +812,8 @@ fn key_paths_match_the_nats_server_recording() {
         ("gatewayz", "/gatewayz"),
         ("leafz", "/leafz"),
         ("accountz", "/accountz"),
+        ("accstatz", "/accstatz"),
+        ("accstatz_unused", "/accstatz?unused=1"),
         ("jsz", "/jsz"),
         ("varz", "/varz"),
     ];

@@ -31,6 +31,8 @@ ENDPOINTS = [
     ("gatewayz", "/gatewayz"),
     ("leafz", "/leafz"),
     ("accountz", "/accountz"),
+    ("accstatz", "/accstatz"),
+    ("accstatz_unused", "/accstatz?unused=1"),
     ("jsz", "/jsz"),
     ("varz", "/varz"),
 ]

@@ -9,6 +9,7 @@
 //! text; unknown paths Go's `404 page not found`. nats-server 2.9.10 sends
 //! no CORS header, so neither does edge.
 
+mod accstatz;
 mod connz;
 mod gofmt;
 mod index;
@@ -334,8 +335,7 @@ fn handle(state: &State, req: &Request<Incoming>) -> Reply {
         }
         Endpoint::Accstatz => {
             state.count(endpoint);
-            try_q!(q.bool("unused"));
-            json(&q, unconfigured::accstatz(id))
+            json(&q, try_q!(accstatz::accstatz(&state.shared, &q)))
         }
         Endpoint::Jsz => {
             state.count(endpoint);

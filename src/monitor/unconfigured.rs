@@ -1,5 +1,5 @@
 //! Endpoints for what edge does not have (routes, gateways, leaf nodes,
-//! accounts, JetStream) and `/healthz`: the answers nats-server 2.9.10
+//! accounts beyond the global one, JetStream) and `/healthz`: the answers nats-server 2.9.10
 //! gives when those features are not configured.
 
 use super::gofmt::{self, ser_time};
@@ -46,15 +46,6 @@ struct Accountz {
     now: SystemTime,
     system_account: &'static str,
     accounts: [&'static str; 2],
-}
-
-/// `/accstatz` with no account stats to show.
-#[derive(Serialize)]
-struct Accstatz {
-    server_id: String,
-    #[serde(serialize_with = "ser_time")]
-    now: SystemTime,
-    account_statz: [(); 0],
 }
 
 #[derive(Serialize)]
@@ -133,15 +124,6 @@ pub fn accountz(server_id: &str) -> String {
         now: SystemTime::now(),
         system_account: "$SYS",
         accounts: [crate::nats::GLOBAL_ACCOUNT, "$SYS"],
-    })
-}
-
-/// `/accstatz`.
-pub fn accstatz(server_id: &str) -> String {
-    gofmt::to_json_indent(&Accstatz {
-        server_id: server_id.to_string(),
-        now: SystemTime::now(),
-        account_statz: [],
     })
 }
 
