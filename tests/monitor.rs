@@ -602,6 +602,12 @@ fn responses_are_shaped_as_nats_server_shapes_them() {
     let (status, headers, body) = edge.get("/nope");
     assert_eq!((status, body.as_str()), (404, "404 page not found\n"));
     assert_eq!(header(&headers, "x-content-type-options"), Some("nosniff"));
+    // An unclean path is redirected, as Go's ServeMux does.
+    let (status, headers, body) = edge.get("//varz?x=1");
+    assert_eq!(status, 301);
+    assert_eq!(header(&headers, "location"), Some("/varz?x=1"));
+    assert_eq!(body, "<a href=\"/varz?x=1\">Moved Permanently</a>.\n\n");
+    assert_eq!(edge.get("/varz/").0, 404);
     let (status, _, body) = edge.get("/healthz?js-enabled=x");
     assert_eq!(status, 400, "{body}");
 }

@@ -266,9 +266,50 @@ fn not_found() -> Reply {
     r
 }
 
+/// Go's `ServeMux` `cleanPath`: [`clean`], keeping a trailing slash.
+fn clean_request_path(p: &str) -> String {
+    let mut np = clean(p);
+    if p.ends_with('/') && np != "/" {
+        np.push('/');
+    }
+    np
+}
+
+/// Go's `http.Redirect` with 301, as `ServeMux` answers an unclean path.
+fn moved(req: &Request<Incoming>, to: String) -> Reply {
+    let to = match req.uri().query() {
+        Some(q) => format!("{to}?{q}"),
+        None => to,
+    };
+    let body = if req.method() == hyper::Method::GET || req.method() == hyper::Method::HEAD {
+        let escaped = to
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&#34;")
+            .replace('\'', "&#39;");
+        format!("<a href=\"{escaped}\">Moved Permanently</a>.\n\n")
+    } else {
+        String::new()
+    };
+    let mut r = reply(
+        StatusCode::MOVED_PERMANENTLY,
+        "text/html; charset=utf-8",
+        body,
+    );
+    if let Ok(v) = HeaderValue::from_str(&to) {
+        r.headers_mut().insert(hyper::header::LOCATION, v);
+    }
+    r
+}
+
 /// Routes one request.
 fn handle(state: &State, req: &Request<Incoming>) -> Reply {
     let path = req.uri().path();
+    let cleaned = clean_request_path(path);
+    if cleaned != path && req.method() != hyper::Method::CONNECT {
+        return moved(req, cleaned);
+    }
     let Some(endpoint) = state
         .routes
         .iter()
@@ -366,5 +407,9 @@ mod tests {
         assert_eq!(join("/", "/"), "/");
         assert_eq!(join("/nats", "/"), "/nats");
         assert_eq!(join("/nats", "/varz"), "/nats/varz");
+        assert_eq!(clean_request_path("//varz"), "/varz");
+        assert_eq!(clean_request_path("/a/../connz"), "/connz");
+        assert_eq!(clean_request_path("/varz/"), "/varz/");
+        assert_eq!(clean_request_path("/varz/."), "/varz");
     }
 }
