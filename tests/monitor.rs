@@ -515,6 +515,31 @@ fn slow_consumers_are_closed_counted_and_explained() {
 }
 
 #[test]
+fn refused_connections_are_counted_and_kept_as_closed() {
+    let edge = Edge::start_with(&[], Some("max_connections: 1\n"));
+    edge.wait_http("/varz");
+    let mut first = edge.client(QUIET);
+    let mut second = TcpStream::connect(("127.0.0.1", edge.port)).expect("connect");
+    let mut got = String::new();
+    second
+        .set_read_timeout(Some(WAIT))
+        .and_then(|()| second.read_to_string(&mut got))
+        .expect("read until closed");
+    assert!(got.contains("-ERR 'maximum connections exceeded'"), "{got}");
+    let closed = wait_json(&edge, "/connz?state=closed", |v| v["total"] == 1);
+    assert_eq!(conn(&closed, 2)["reason"], "Maximum Connections Exceeded");
+    let varz = edge.json("/varz");
+    assert_eq!(
+        (
+            varz["connections"].clone(),
+            varz["total_connections"].clone()
+        ),
+        (1.into(), 2.into())
+    );
+    first.ping();
+}
+
+#[test]
 fn subsz_counts_and_lists_subscriptions() {
     let edge = Edge::start();
     edge.wait_http("/varz");

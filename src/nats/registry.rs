@@ -17,7 +17,7 @@ pub const CLOSED_KEPT: usize = 10_000;
 /// Server-wide counters `/varz` reports.
 #[derive(Debug, Default)]
 pub struct Totals {
-    /// Connections ever accepted (refused ones excluded).
+    /// Connections ever accepted (those refused by `max_connections` too).
     pub total_connections: AtomicU64,
     /// Messages published by clients.
     pub in_msgs: AtomicU64,

@@ -68,6 +68,8 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
     if !shared.try_add_connection() {
         handle.queue(&[ERR_MAX_CONNS]);
         handle.close_for(CloseReason::MaxConnectionsExceeded);
+        // nats-server counts it in total_connections and keeps it closed.
+        shared.registry.opened(&handle);
         shared.registry.closed(&handle);
         let _ = writer.await;
         return;
