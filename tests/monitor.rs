@@ -415,6 +415,24 @@ fn connz_pages_sorts_and_filters() {
             4
         );
     }
+    // Account and user filters: edge has only the global account.
+    assert_eq!(cids(&edge.json("/connz?acc=$G")), [1, 2, 3, 4]);
+    let sys = edge.json("/connz?acc=$SYS");
+    assert_eq!(
+        (sys["total"].clone(), sys["connections"].clone()),
+        (0.into(), serde_json::json!([]))
+    );
+    let unknown = edge.json("/connz?acc=NOPE");
+    assert_eq!(
+        (unknown["server_id"].clone(), unknown["connections"].clone()),
+        ("".into(), Value::Null)
+    );
+    let nobody = edge.json("/connz?user=bob");
+    assert_eq!((nobody["total"].clone(), cids(&nobody)), (4.into(), vec![]));
+    let mut named = edge.client(r#"{"verbose":false,"user":"bob"}"#);
+    assert_eq!(cids(&edge.json("/connz?user=bob")), [5]);
+    named.ping();
+    drop(named);
     let subs = edge.json("/connz?subs=1&cid=3");
     let mut list: Vec<String> =
         serde_json::from_value(conn(&subs, 3)["subscriptions_list"].clone())

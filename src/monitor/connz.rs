@@ -7,6 +7,10 @@ use super::gofmt::{self, ser_opt_time, ser_time};
 use super::query::{Query, QueryError};
 use crate::nats::client::{ConnSnapshot, SubSnapshot};
 use crate::nats::server::Shared;
+use crate::nats::GLOBAL_ACCOUNT;
+
+/// The system account every nats-server has.
+const SYSTEM_ACCOUNT: &str = "$SYS";
 use serde::Serialize;
 use std::time::SystemTime;
 
@@ -80,6 +84,9 @@ pub struct Request {
     limit: i64,
     cid: u64,
     state: State,
+    user: String,
+    acc: String,
+    mqtt_client: String,
 }
 
 /// Decodes the parameters in `HandleConnz`'s order.
@@ -105,6 +112,9 @@ pub fn decode(q: &Query) -> Result<Request, QueryError> {
         limit,
         cid,
         state,
+        user: q.get("user").to_string(),
+        acc: q.get("acc").to_string(),
+        mqtt_client: q.get("mqtt_client").to_string(),
     })
 }
 
@@ -157,7 +167,7 @@ struct Connz {
     total: usize,
     offset: usize,
     limit: usize,
-    connections: Vec<ConnInfo>,
+    connections: Option<Vec<ConnInfo>>,
 }
 
 /// One connection, as nats-server's `ConnInfo` (fields it leaves empty
@@ -285,10 +295,28 @@ impl ConnInfo {
 pub fn connz(shared: &Shared, request: &Request) -> Result<String, ConnzError> {
     let o = Options::check(request)?;
     let now = SystemTime::now();
+    // An account edge does not have: nats-server's lookup fails and it
+    // answers the bare document (no server id, `connections` null).
+    let acc = request.acc.as_str();
+    if !acc.is_empty() && acc != GLOBAL_ACCOUNT && acc != SYSTEM_ACCOUNT {
+        return Ok(gofmt::to_json_indent(&Connz {
+            server_id: String::new(),
+            now,
+            num_connections: 0,
+            total: 0,
+            offset: o.offset,
+            limit: o.limit,
+            connections: None,
+        }));
+    }
+    // The system account has no client connections in edge (nor in a
+    // nats-server without a system user).
+    let none = acc == SYSTEM_ACCOUNT;
     let reg = &shared.registry;
     let mut open = Vec::new();
     let mut closed = Vec::new();
     let total = match o.state {
+        _ if none => 0,
         State::Open => reg.open_count(),
         State::Closed => {
             closed = reg.closed_list();
@@ -311,6 +339,13 @@ pub fn connz(shared: &Shared, request: &Request) -> Result<String, ConnzError> {
     }
     let mut conns: Vec<ConnSnapshot> = open.iter().map(|h| h.snapshot(None)).collect();
     conns.extend(closed);
+    // Filters that leave `total` as it was, as in nats-server: a user
+    // (CONNECT's `user`), an MQTT client id (edge has no MQTT clients).
+    conns.retain(|c| {
+        !none
+            && (request.user.is_empty() || c.meta.user == request.user)
+            && request.mqtt_client.is_empty()
+    });
     sort(&mut conns, o.sort, now);
     let from = o.offset.min(conns.len());
     let to = o.offset.saturating_add(o.limit).min(conns.len());
@@ -327,7 +362,7 @@ pub fn connz(shared: &Shared, request: &Request) -> Result<String, ConnzError> {
         total,
         offset: o.offset,
         limit: o.limit,
-        connections,
+        connections: Some(connections),
     }))
 }
 

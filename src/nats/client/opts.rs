@@ -13,7 +13,7 @@ pub(super) struct Opts {
     pub(super) no_responders: bool,
     pub(super) protocol: i64,
     pub(super) account: Option<String>,
-    /// name/lang/version, shown by `/connz`.
+    /// name/lang/version (and user), shown and filtered by `/connz`.
     pub(super) meta: ClientMeta,
 }
 
@@ -67,11 +67,12 @@ impl Opts {
                         self.account = Some(a.to_string());
                     }
                 }
-                "name" | "lang" | "version" => {
+                "name" | "lang" | "version" | "user" => {
                     let Some(v) = value.as_str() else { continue };
                     let field = match key.to_ascii_lowercase().as_str() {
                         "name" => &mut self.meta.name,
                         "lang" => &mut self.meta.lang,
+                        "user" => &mut self.meta.user,
                         _ => &mut self.meta.version,
                     };
                     *field = v.to_string();

@@ -82,6 +82,8 @@ pub struct ClientMeta {
     pub lang: String,
     /// `version`.
     pub version: String,
+    /// `user` (the `/connz?user=` filter matches it).
+    pub user: String,
 }
 
 /// What the reader publishes once per read batch (and on PONG): read
