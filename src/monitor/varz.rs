@@ -6,6 +6,7 @@ use super::gofmt::{self, ser_float, ser_nanos, ser_time};
 use super::process;
 use super::State;
 use crate::nats::info::{GO, PROTO, VERSION};
+use crate::plan::auth::ClientAuth;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -25,6 +26,12 @@ struct Varz {
     go: &'static str,
     host: String,
     port: u16,
+    #[serde(skip_serializing_if = "is_false")]
+    auth_required: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    tls_required: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    tls_verify: bool,
     max_connections: i32,
     #[serde(skip_serializing_if = "is_zero")]
     max_subscriptions: i32,
@@ -81,6 +88,10 @@ fn is_zero(n: &i32) -> bool {
     *n == 0
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// Answers `/varz`.
 pub fn varz(state: &State) -> String {
     let shared = &state.shared;
@@ -98,6 +109,10 @@ pub fn varz(state: &State) -> String {
         go: GO,
         host: shared.info.host.clone(),
         port: shared.info.port,
+        // Read from the plan, so they hold once auth and TLS are served.
+        auth_required: plan.auth.client != ClientAuth::None,
+        tls_required: plan.tls.is_some(),
+        tls_verify: plan.tls.as_ref().is_some_and(|t| t.verify),
         max_connections: limits.max_connections,
         max_subscriptions: limits.max_subscriptions,
         ping_interval: limits.ping_interval,
@@ -116,7 +131,11 @@ pub fn varz(state: &State) -> String {
         mqtt: Empty {},
         websocket: Empty {},
         jetstream: Empty {},
-        tls_timeout: crate::plan::nats::defaults::TLS_TIMEOUT.as_secs_f64(),
+        tls_timeout: plan
+            .tls
+            .as_ref()
+            .map_or(crate::plan::nats::defaults::TLS_TIMEOUT, |t| t.timeout)
+            .as_secs_f64(),
         write_deadline: limits.write_deadline,
         start: reg.start,
         now,
