@@ -111,17 +111,7 @@ struct Conn {
     /// Why the reader decided to close, when it did.
     reason: Option<CloseReason>,
     /// This batch's counts, published once per read batch.
-    batch: Batch,
-}
-
-/// What one read batch published and delivered (published to the client's
-/// handle and the server's totals at the end of the batch).
-#[derive(Default)]
-struct Batch {
-    in_msgs: u64,
-    in_bytes: u64,
-    out_msgs: u64,
-    out_bytes: u64,
+    batch: stats::Batch,
 }
 
 impl Conn {
@@ -150,19 +140,8 @@ impl Conn {
             rng,
             ping_sent: None,
             reason: None,
-            batch: Batch::default(),
+            batch: stats::Batch::default(),
         }
-    }
-
-    /// Publishes the batch's counters to the handle and the server totals.
-    fn publish_batch(&mut self) {
-        let b = std::mem::take(&mut self.batch);
-        self.handle
-            .activity
-            .publish(b.in_msgs, b.in_bytes, std::time::SystemTime::now());
-        self.shared
-            .registry
-            .add_traffic(b.in_msgs, b.in_bytes, b.out_msgs, b.out_bytes);
     }
 
     /// Reads and serves until the connection must close; says why.
@@ -243,7 +222,12 @@ impl Conn {
                     at += used;
                     match op {
                         Some(op) => {
-                            if !self.op(op) {
+                            let connect = matches!(op, Op::Connect(_));
+                            let keep = self.op(op);
+                            if connect {
+                                self.after_connect(keep);
+                            }
+                            if !keep {
                                 break false;
                             }
                         }
@@ -276,34 +260,13 @@ impl Conn {
     /// One operation; false when the connection must close.
     fn op(&mut self, op: Op<&[u8]>) -> bool {
         match op {
-            Op::Connect(json) => {
-                let keep = self.connect(json);
-                *lock(&self.handle.meta) = self.opts.meta.clone();
-                // As nats-server: the RTT is estimated as the time from
-                // accept to CONNECT until a PONG measures it.
-                let since = self.handle.start.elapsed().unwrap_or_default();
-                let rtt = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX);
-                self.handle
-                    .activity
-                    .rtt
-                    .store(rtt.max(1), Ordering::Relaxed);
-                if !keep {
-                    self.reason = Some(self.opts.refusal());
-                }
-                return keep;
-            }
+            Op::Connect(json) => return self.connect(json),
             Op::Info(_) | Op::Ok => {}
             Op::Ping => self.send(PONG),
             Op::Pong => {
                 self.pings_out = 0;
                 self.rtt_measured = true;
-                if let Some(sent) = self.ping_sent.take() {
-                    let rtt = u64::try_from(sent.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                    self.handle
-                        .activity
-                        .rtt
-                        .store(rtt.max(1), Ordering::Relaxed);
-                }
+                self.pong_measures_rtt();
             }
             Op::Pub {
                 subject,

@@ -179,3 +179,55 @@ pub(super) fn reason_for(e: &crate::nats::protocol::ProtocolError) -> CloseReaso
         _ => CloseReason::ProtocolViolation,
     }
 }
+
+/// What one read batch published and delivered (published to the client's
+/// handle and the server's totals at the end of the batch).
+#[derive(Debug, Default)]
+pub(super) struct Batch {
+    pub(super) in_msgs: u64,
+    pub(super) in_bytes: u64,
+    pub(super) out_msgs: u64,
+    pub(super) out_bytes: u64,
+}
+
+/// The reader's monitoring bookkeeping, kept here so the protocol code
+/// in `mod.rs` only calls it.
+impl super::Conn {
+    /// Publishes the batch's counters to the handle and the server totals.
+    pub(super) fn publish_batch(&mut self) {
+        let b = std::mem::take(&mut self.batch);
+        self.handle
+            .activity
+            .publish(b.in_msgs, b.in_bytes, SystemTime::now());
+        self.shared
+            .registry
+            .add_traffic(b.in_msgs, b.in_bytes, b.out_msgs, b.out_bytes);
+    }
+
+    /// After a CONNECT (`keep`: accepted): its name/lang/version, the RTT
+    /// estimated as nats-server does (accept to CONNECT, until a PONG
+    /// measures it), and the close reason of a refused one.
+    pub(super) fn after_connect(&mut self, keep: bool) {
+        *super::lock(&self.handle.meta) = self.opts.meta.clone();
+        let since = self.handle.start.elapsed().unwrap_or_default();
+        self.store_rtt(since);
+        if !keep {
+            self.reason = Some(self.opts.refusal());
+        }
+    }
+
+    /// A PONG answering our PING measures the round trip.
+    pub(super) fn pong_measures_rtt(&mut self) {
+        if let Some(sent) = self.ping_sent.take() {
+            self.store_rtt(sent.elapsed());
+        }
+    }
+
+    fn store_rtt(&self, rtt: Duration) {
+        let nanos = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX);
+        self.handle
+            .activity
+            .rtt
+            .store(nanos.max(1), Ordering::Relaxed);
+    }
+}
