@@ -902,3 +902,61 @@ fn key_path_extraction_keeps_order_and_merges_array_elements() {
         ["b", "a", "a[].x", "a[].y", "a[].y[].k", "a[].z", "c", "c.d"]
     );
 }
+
+/// A response body as `conformance/monitor/scenario.py`'s `shape` records
+/// it: documents whose values vary as `<json>`, `<cb(json)>`, `<f(json)>`,
+/// the index page as `<html>`, anything else JSON-quoted.
+fn shape(body: &str) -> String {
+    if body.starts_with("<html") {
+        return "<html>".into();
+    }
+    if serde_json::from_str::<Value>(body).is_ok() {
+        return "<json>".into();
+    }
+    for cb in ["cb", "f"] {
+        let inner = body
+            .strip_prefix(&format!("{cb}("))
+            .and_then(|b| b.strip_suffix(')'));
+        if inner.is_some_and(|i| serde_json::from_str::<Value>(i).is_ok()) {
+            return format!("<{cb}(json)>");
+        }
+    }
+    serde_json::to_string(body).expect("quote")
+}
+
+/// Every response recorded from nats-server in `responses.txt` (refused
+/// parameters, unknown and unclean paths, JSONP): same status,
+/// Content-Type and body.
+#[test]
+fn responses_match_the_nats_server_recording() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/monitor/responses.txt");
+    let recorded = std::fs::read_to_string(&file).expect("responses.txt");
+    let edge = Edge::start();
+    edge.wait_http("/varz");
+    let mut differ = Vec::new();
+    let mut n = 0;
+    for line in recorded.lines() {
+        let [path, status, ctype, body] = line.split('\t').collect::<Vec<_>>()[..] else {
+            panic!("bad line in responses.txt: {line:?}");
+        };
+        let (got_status, headers, got_body) = edge.get(path);
+        let got = format!(
+            "{got_status}\t{}\t{}",
+            header(&headers, "content-type").unwrap_or(""),
+            shape(&got_body)
+        );
+        let want = format!("{status}\t{ctype}\t{body}");
+        if got != want {
+            differ.push(format!(
+                "{path}\n  edge:        {got}\n  nats-server: {want}"
+            ));
+        }
+        n += 1;
+    }
+    assert!(n >= 30, "only {n} recorded responses");
+    assert!(
+        differ.is_empty(),
+        "responses differ:\n{}",
+        differ.join("\n")
+    );
+}

@@ -8,6 +8,7 @@ Usage: scenario.py CLIENT_PORT MONITOR_PORT OUTDIR
 tests/monitor.rs runs the same steps against edge and compares its key
 paths with the files this wrote for nats-server 2.9.10. Keep both in step.
 """
+import http.client
 import json
 import socket
 import sys
@@ -36,6 +37,72 @@ ENDPOINTS = [
     ("jsz", "/jsz"),
     ("varz", "/varz"),
 ]
+
+
+# Requests whose whole answer (status, Content-Type, body) is recorded in
+# OUTDIR/responses.txt: refused parameters, unknown and unclean paths,
+# JSONP. Bodies that are JSON documents are recorded as "<json>".
+RESPONSES = [
+    "/connz?sort=bogus",
+    "/connz?sort=stop",
+    "/connz?sort=reason&state=all",
+    "/connz?state=bogus",
+    "/connz?limit=abc",
+    "/connz?offset=1.5",
+    "/connz?limit=99999999999999999999",
+    "/connz?cid=-1",
+    "/connz?cid=abc",
+    "/connz?subs=maybe",
+    "/connz?auth=x",
+    "/subsz?subs=x",
+    "/subsz?offset=x",
+    "/subsz?test=a.*",
+    "/subscriptionsz?limit=x",
+    "/healthz?js-enabled=x",
+    "/healthz?js-enabled-only=x",
+    "/healthz?callback=cb",
+    "/routez?subs=x",
+    "/leafz?subs=x",
+    "/gatewayz?accs=x",
+    "/accstatz?unused=x",
+    "/jsz?accounts=x",
+    "/jsz?limit=x",
+    "/varz?callback=",
+    "/connz?callback=f",
+    "/nope",
+    "/varz/",
+    "/VARZ",
+    "//varz?x=1",
+    "/a/../connz",
+    "/",
+]
+
+
+def raw_get(path):
+    """status, content type, body of a GET, redirects not followed."""
+    conn = http.client.HTTPConnection("127.0.0.1", MPORT, timeout=5)
+    conn.request("GET", path)
+    r = conn.getresponse()
+    body = r.read().decode()
+    conn.close()
+    return r.status, r.getheader("Content-Type", ""), body
+
+
+def shape(body):
+    """The body, or <json>/<cb(json)>/<html> for documents whose values
+    vary (ids, times) or whose markup is edge's own (the index page)."""
+    if body.startswith("<html"):
+        return "<html>"
+    for prefix in ("", "cb(", "f("):
+        inner = body[len(prefix):-1] if prefix else body
+        if prefix and not (body.startswith(prefix) and body.endswith(")")):
+            continue
+        try:
+            json.loads(inner)
+        except ValueError:
+            continue
+        return f"<{prefix}json{')' if prefix else ''}>"
+    return json.dumps(body)
 
 
 def client(connect):
@@ -121,6 +188,10 @@ def main():
         keys(doc, "", out)
         with open(f"{OUT}/{name}.keys", "w") as fh:
             fh.write("\n".join(out) + "\n")
+    with open(f"{OUT}/responses.txt", "w") as fh:
+        for path in RESPONSES:
+            status, ctype, body = raw_get(path)
+            fh.write(f"{path}\t{status}\t{ctype}\t{shape(body)}\n")
     a.close()
     b.close()
 
