@@ -5,6 +5,8 @@
 //! order) are compared with what nats-server 2.9.10 answered in the same
 //! scenario, recorded by `conformance/monitor/record.sh`.
 
+mod common;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -959,4 +961,22 @@ fn responses_match_the_nats_server_recording() {
         "responses differ:\n{}",
         differ.join("\n")
     );
+}
+
+#[test]
+fn https_monitoring_is_refused_not_served_without_tls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    common::write_test_certs(dir.path());
+    let conf = format!(
+        "port: {}\nhttps: {}\ntls {{ cert_file: \"{}\", key_file: \"{}\" }}\n",
+        free_port(),
+        free_port(),
+        dir.path().join("server.pem").display(),
+        dir.path().join("server-key.pem").display()
+    );
+    std::fs::write(dir.path().join("edge.conf"), conf).expect("write config");
+    let out = common::run_edge(&["run", "edge.conf"], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("HTTPS monitoring (issue #4)"), "{err}");
 }
