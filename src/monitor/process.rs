@@ -8,8 +8,6 @@ use std::time::Instant;
 /// Clock ticks per second of `/proc/self/stat` times (`CLK_TCK`, 100 on
 /// every Linux platform edge builds for).
 const TICKS_PER_SEC: f64 = 100.0;
-/// Page size assumed for `/proc/self/statm`.
-const PAGE_SIZE: i64 = 4096;
 
 /// The previous CPU sample, so `/varz` reports recent use.
 #[derive(Debug)]
@@ -67,12 +65,16 @@ fn cpu_ticks() -> Option<u64> {
     Some(utime + stime)
 }
 
-/// Resident set size in bytes (0 when unknown).
+/// Resident set size in bytes (0 when unknown), from `VmRSS` (in kB,
+/// whatever the page size).
 pub fn rss() -> i64 {
-    std::fs::read_to_string("/proc/self/statm")
+    std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<i64>().ok())
-        .map_or(0, |pages| pages * PAGE_SIZE)
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse::<i64>().ok()
+        })
+        .map_or(0, |kb| kb * 1024)
 }
 
 #[cfg(test)]
