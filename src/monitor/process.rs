@@ -27,7 +27,7 @@ impl Default for CpuMeter {
 
 impl CpuMeter {
     /// CPU percent since the previous sample taken at least a second ago
-    /// (the previous figure when called sooner), one decimal.
+    /// (the previous figure when called sooner), in tenths of a percent.
     pub fn sample(&self) -> f64 {
         let Some(ticks) = cpu_ticks() else {
             return 0.0;
@@ -41,7 +41,8 @@ impl CpuMeter {
                     return pct;
                 }
                 let used = ticks.saturating_sub(prev) as f64 / TICKS_PER_SEC;
-                let pct = (used / secs * 1000.0).round() / 10.0;
+                // Per mille truncated, then tenths, as nats-server's pse.
+                let pct = (used / secs * 1000.0).trunc() / 10.0;
                 *last = Some((now, ticks, pct));
                 pct
             }
