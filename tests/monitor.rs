@@ -327,6 +327,54 @@ fn sub_second(rtt: &str) -> Option<Duration> {
 }
 
 #[test]
+fn last_activity_follows_traffic_not_pings() {
+    let edge = Edge::start();
+    edge.wait_http("/varz");
+    let mut a = edge.client(QUIET);
+    a.send("SUB t 1\r\n");
+    a.ping();
+    let mut b = edge.client(QUIET);
+    let last = |edge: &Edge, cid| {
+        let connz = edge.json("/connz");
+        conn(&connz, cid)["last_activity"]
+            .as_str()
+            .expect("last_activity")
+            .to_string()
+    };
+    let (a0, b0) = (last(&edge, 1), last(&edge, 2));
+    std::thread::sleep(Duration::from_millis(20));
+    // PINGs are not activity (nats-server stamps publishes, (un)subscribes
+    // and deliveries).
+    a.ping();
+    b.ping();
+    assert_eq!((last(&edge, 1), last(&edge, 2)), (a0.clone(), b0.clone()));
+    b.send("PUB t 1\r\nx\r\n");
+    b.ping();
+    a.ping();
+    let (a1, b1) = (last(&edge, 1), last(&edge, 2));
+    assert!(
+        ts(&a1) > ts(&a0) && ts(&b1) > ts(&b0),
+        "{a0} -> {a1}, {b0} -> {b1}"
+    );
+    // sort=last: most recent first.
+    a.send("SUB u 2\r\n");
+    a.ping();
+    assert_eq!(cids(&edge.json("/connz?sort=last")), [1, 2]);
+    b.send("SUB v 1\r\n");
+    b.ping();
+    assert_eq!(cids(&edge.json("/connz?sort=last")), [2, 1]);
+}
+
+/// An RFC 3339 UTC time as (date and time to the second, nanoseconds),
+/// which orders as the times do (its text does not: `.1Z` > `.12Z`).
+fn ts(t: &str) -> (String, u32) {
+    let (secs, frac) = t.trim_end_matches('Z').split_at(19.min(t.len()));
+    let digits = frac.trim_start_matches('.');
+    let nanos = format!("{digits:0<9}").parse().unwrap_or(0);
+    (secs.to_string(), nanos)
+}
+
+#[test]
 fn rtt_is_estimated_at_connect_then_measured_by_ping() {
     let edge = Edge::start();
     edge.wait_http("/varz");
@@ -491,7 +539,10 @@ fn closed_connections_are_kept_with_reason_and_subscriptions() {
     assert_eq!(gone["out_msgs"], 1);
     assert_eq!(gone["subscriptions_list"], serde_json::json!(["x.y"]));
     let stop = gone["stop"].as_str().expect("stop");
-    assert!(stop >= gone["start"].as_str().expect("start"), "{gone}");
+    assert!(
+        ts(stop) >= ts(gone["start"].as_str().expect("start")),
+        "{gone}"
+    );
     assert_eq!(conn(&closed, 3)["reason"], "Protocol Violation");
 
     let all = edge.json("/connz?state=all");

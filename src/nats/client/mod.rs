@@ -175,8 +175,8 @@ impl Conn {
                         Ok(_) => {
                             last_in = tokio::time::Instant::now();
                             let keep = self.process(&mut buf);
-                            self.flush();
                             self.publish_batch();
+                            self.flush();
                             if !keep {
                                 return self.reason.unwrap_or(CloseReason::ProtocolViolation);
                             }
@@ -299,8 +299,12 @@ impl Conn {
                 subject,
                 queue,
                 sid,
-            } => self.subscribe(subject, queue, sid),
+            } => {
+                self.batch.subs += 1;
+                self.subscribe(subject, queue, sid);
+            }
             Op::Unsub { sid, max } => {
+                self.batch.subs += 1;
                 self.unsubscribe(sid, max.map(|m| u64::from(m.get())));
                 self.ok();
             }

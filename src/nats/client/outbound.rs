@@ -69,7 +69,7 @@ impl ClientHandle {
     pub(super) fn new(cid: u64, max_pending: usize, peer: SocketAddr) -> Self {
         let start = SystemTime::now();
         let activity = Activity::default();
-        activity.publish(0, 0, start);
+        activity.touch(start);
         ClientHandle {
             peer,
             start,

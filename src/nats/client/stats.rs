@@ -87,7 +87,8 @@ pub struct ClientMeta {
 }
 
 /// What the reader publishes once per read batch (and on PONG): read
-/// under no lock by monitoring, written only by the reader.
+/// under no lock by monitoring. `last` is also stamped by publishers that
+/// delivered to the client in their batch.
 #[derive(Debug, Default)]
 pub(super) struct Activity {
     pub(super) in_msgs: AtomicU64,
@@ -99,12 +100,16 @@ pub(super) struct Activity {
 }
 
 impl Activity {
-    /// Adds a batch's counts and stamps the time of the read.
-    pub(super) fn publish(&self, msgs: u64, bytes: u64, at: SystemTime) {
+    /// Adds a batch's counts.
+    pub(super) fn publish(&self, msgs: u64, bytes: u64) {
         if msgs > 0 {
             self.in_msgs.fetch_add(msgs, Ordering::Relaxed);
             self.in_bytes.fetch_add(bytes, Ordering::Relaxed);
         }
+    }
+
+    /// Stamps the last activity.
+    pub(super) fn touch(&self, at: SystemTime) {
         self.last.store(epoch_nanos(at), Ordering::Relaxed);
     }
 }
@@ -188,17 +193,30 @@ pub(super) struct Batch {
     pub(super) in_bytes: u64,
     pub(super) out_msgs: u64,
     pub(super) out_bytes: u64,
+    /// SUBs and UNSUBs.
+    pub(super) subs: u64,
 }
 
 /// The reader's monitoring bookkeeping, kept here so the protocol code
 /// in `mod.rs` only calls it.
 impl super::Conn {
-    /// Publishes the batch's counters to the handle and the server totals.
+    /// Publishes the batch's counters to the handle and the server totals,
+    /// and stamps last activity as nats-server does: on the client when it
+    /// published or (un)subscribed, on the clients it delivered to (those
+    /// still to be woken; call before `flush`).
     pub(super) fn publish_batch(&mut self) {
         let b = std::mem::take(&mut self.batch);
-        self.handle
-            .activity
-            .publish(b.in_msgs, b.in_bytes, SystemTime::now());
+        self.handle.activity.publish(b.in_msgs, b.in_bytes);
+        let active = b.in_msgs > 0 || b.subs > 0;
+        if active || !self.touched.is_empty() {
+            let now = SystemTime::now();
+            if active {
+                self.handle.activity.touch(now);
+            }
+            for h in &self.touched {
+                h.activity.touch(now);
+            }
+        }
         self.shared
             .registry
             .add_traffic(b.in_msgs, b.in_bytes, b.out_msgs, b.out_bytes);
@@ -209,6 +227,7 @@ impl super::Conn {
     /// measures it), and the close reason of a refused one.
     pub(super) fn after_connect(&mut self, keep: bool) {
         *super::lock(&self.handle.meta) = self.opts.meta.clone();
+        self.handle.activity.touch(SystemTime::now());
         let since = self.handle.start.elapsed().unwrap_or_default();
         self.store_rtt(since);
         if !keep {
