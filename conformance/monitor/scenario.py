@@ -67,6 +67,8 @@ RESPONSES = [
     "/accstatz?unused=x",
     "/jsz?accounts=x",
     "/jsz?limit=x",
+    "/ipqueuesz",
+    "/ipqueuesz?all=x",
     "/varz?callback=",
     "/connz?callback=f",
     "/nope",

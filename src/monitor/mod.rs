@@ -1,5 +1,6 @@
 //! nats-server's HTTP monitoring endpoints (`/varz`, `/connz`, `/subsz`,
 //! `/healthz`, ...), served with hyper on the plan's `http` listener.
+//! Not served: `/stacksz` (Go goroutine stacks; edge has none), so it is a 404.
 //!
 //! This file binds the listener, routes paths (under `http_base_path`) to
 //! the endpoint modules, counts requests for `/varz`'s `http_req_stats`,
@@ -48,10 +49,11 @@ enum Endpoint {
     Accstatz,
     Jsz,
     Healthz,
+    IpQueuesz,
 }
 
 /// Paths and endpoints; `/subscriptionsz` is nats-server's older name.
-const ROUTES: [(&str, Endpoint); 12] = [
+const ROUTES: [(&str, Endpoint); 13] = [
     ("/", Endpoint::Root),
     ("/varz", Endpoint::Varz),
     ("/connz", Endpoint::Connz),
@@ -64,6 +66,7 @@ const ROUTES: [(&str, Endpoint); 12] = [
     ("/accstatz", Endpoint::Accstatz),
     ("/jsz", Endpoint::Jsz),
     ("/healthz", Endpoint::Healthz),
+    ("/ipqueuesz", Endpoint::IpQueuesz),
 ];
 
 impl Endpoint {
@@ -82,6 +85,7 @@ impl Endpoint {
             Endpoint::Accstatz => "/accstatz",
             Endpoint::Jsz => "/jsz",
             Endpoint::Healthz => "/healthz",
+            Endpoint::IpQueuesz => "/ipqueuesz",
         }
     }
 }
@@ -391,6 +395,12 @@ fn handle(state: &State, req: &Request<Incoming>) -> Reply {
         Endpoint::Healthz => {
             state.count(endpoint);
             json(&q, try_q!(unconfigured::healthz(&q)))
+        }
+        // nats-server's internal queues; edge has none to list. Not
+        // counted, as nats-server does not count it.
+        Endpoint::IpQueuesz => {
+            try_q!(q.bool("all"));
+            json(&q, "{}".to_string())
         }
     }
 }
