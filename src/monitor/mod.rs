@@ -10,6 +10,7 @@
 //! text; unknown paths Go's `404 page not found`. nats-server 2.9.10 sends
 //! no CORS header, so neither does edge.
 
+mod accountz;
 mod accstatz;
 mod connz;
 mod gofmt;
@@ -376,7 +377,7 @@ fn handle(state: &State, req: &Request<Incoming>) -> Reply {
         }
         Endpoint::Accountz => {
             state.count(endpoint);
-            json(&q, unconfigured::accountz(id))
+            json(&q, try_q!(accountz::accountz(&state.shared, q.get("acc"))))
         }
         Endpoint::Accstatz => {
             state.count(endpoint);

@@ -30,7 +30,7 @@ pub enum SubszError {
 
 /// nats-server's `SublistStats` fields, in its order.
 #[derive(Serialize)]
-struct Stats {
+pub(super) struct Stats {
     num_subscriptions: u64,
     num_cache: u64,
     num_inserts: u64,

@@ -1,5 +1,5 @@
 //! Endpoints for what edge does not have (routes, gateways, leaf nodes,
-//! accounts beyond the global one, JetStream) and `/healthz`: the answers nats-server 2.9.10
+//! JetStream) and `/healthz`: the answers nats-server 2.9.10
 //! gives when those features are not configured.
 
 use super::gofmt::{self, ser_time};
@@ -36,16 +36,6 @@ struct Leafz {
     now: SystemTime,
     leafnodes: u32,
     leafs: Option<[(); 0]>,
-}
-
-/// `/accountz`: the global and system accounts every nats-server has.
-#[derive(Serialize)]
-struct Accountz {
-    server_id: String,
-    #[serde(serialize_with = "ser_time")]
-    now: SystemTime,
-    system_account: &'static str,
-    accounts: [&'static str; 2],
 }
 
 #[derive(Serialize)]
@@ -114,16 +104,6 @@ pub fn leafz(server_id: &str) -> String {
         now: SystemTime::now(),
         leafnodes: 0,
         leafs: None,
-    })
-}
-
-/// `/accountz`.
-pub fn accountz(server_id: &str) -> String {
-    gofmt::to_json_indent(&Accountz {
-        server_id: server_id.to_string(),
-        now: SystemTime::now(),
-        system_account: "$SYS",
-        accounts: [crate::nats::GLOBAL_ACCOUNT, "$SYS"],
     })
 }
 
