@@ -1056,3 +1056,21 @@ fn https_monitoring_is_refused_not_served_without_tls() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("HTTPS monitoring (issue #4)"), "{err}");
 }
+
+#[test]
+fn a_taken_monitor_port_fails_the_start() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let mport = taken.local_addr().expect("addr").port();
+    let out = Command::new(env!("CARGO_BIN_EXE_edge"))
+        .args(["run", "-a", "127.0.0.1", "-p", &free_port().to_string()])
+        .args(["-m", &mport.to_string()])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run edge");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot listen on 127.0.0.1:{mport}")),
+        "{err}"
+    );
+}
