@@ -443,6 +443,9 @@ fn connz_pages_sorts_and_filters() {
     assert_eq!(cids(&edge.json("/connz?sort=msgs_from")), [1, 2, 3, 4]);
     assert_eq!(cids(&edge.json("/connz?sort=bytes_from&limit=1")), [1]);
     assert_eq!(cids(&edge.json("/connz?sort=start")), [1, 2, 3, 4]);
+    // As nats-server: most recent activity first, and uptime ascending.
+    assert_eq!(cids(&edge.json("/connz?sort=last")), [4, 3, 2, 1]);
+    assert_eq!(cids(&edge.json("/connz?sort=uptime")), [4, 3, 2, 1]);
     let one = edge.json("/connz?cid=3");
     assert_eq!(cids(&one), [3]);
     assert_eq!(one["limit"], 1);
