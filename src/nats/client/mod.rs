@@ -421,14 +421,15 @@ impl Conn {
             line.push(b' ');
         }
         let size = headers.map_or(0, <[u8]>::len) + payload.len();
+        let at = self.batch.stamp();
         let queued = match headers {
             Some(h) => {
                 let _ = write!(line, "{} {}\r\n", h.len(), size);
-                s.client.queue_msg(&[line, h, payload, b"\r\n"], size)
+                s.client.queue_msg(&[line, h, payload, b"\r\n"], size, at)
             }
             None => {
                 let _ = write!(line, "{}\r\n", payload.len());
-                s.client.queue_msg(&[line, payload, b"\r\n"], size)
+                s.client.queue_msg(&[line, payload, b"\r\n"], size, at)
             }
         };
         if queued != Queued::Closed {

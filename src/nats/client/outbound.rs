@@ -47,6 +47,9 @@ pub(super) struct Outbound {
     pub(super) msgs: u64,
     /// Their header and payload bytes.
     pub(super) bytes: u64,
+    /// When the last message was queued (nanoseconds since the epoch, the
+    /// publisher's batch time): delivery is activity, as in nats-server.
+    pub(super) last_delivery: u64,
     /// Why the client closed; the first reason recorded wins.
     pub(super) reason: Option<CloseReason>,
 }
@@ -69,7 +72,7 @@ impl ClientHandle {
     pub(super) fn new(cid: u64, max_pending: usize, peer: SocketAddr) -> Self {
         let start = SystemTime::now();
         let activity = Activity::default();
-        activity.touch(start);
+        activity.touch(super::stats::epoch_nanos(start));
         ClientHandle {
             peer,
             start,
@@ -92,12 +95,13 @@ impl ClientHandle {
     }
 
     /// [`queue`](Self::queue) for a message whose headers and payload are
-    /// `size` bytes: counted in the client's `out_msgs`/`out_bytes`.
-    pub(super) fn queue_msg(&self, parts: &[&[u8]], size: usize) -> Queued {
-        self.push(parts, Some(size))
+    /// `size` bytes, published at `at` (epoch nanoseconds): counted in the
+    /// client's `out_msgs`/`out_bytes` and last activity.
+    pub(super) fn queue_msg(&self, parts: &[&[u8]], size: usize, at: u64) -> Queued {
+        self.push(parts, Some((size, at)))
     }
 
-    fn push(&self, parts: &[&[u8]], msg_size: Option<usize>) -> Queued {
+    fn push(&self, parts: &[&[u8]], msg: Option<(usize, u64)>) -> Queued {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let mut out = lock(&self.out);
         if out.closed {
@@ -118,9 +122,10 @@ impl ClientHandle {
         for p in parts {
             out.buf.extend_from_slice(p);
         }
-        if let Some(size) = msg_size {
+        if let Some((size, at)) = msg {
             out.msgs += 1;
             out.bytes += size as u64;
+            out.last_delivery = at;
         }
         Queued::Appended(was_empty)
     }
@@ -152,9 +157,10 @@ impl ClientHandle {
     /// The client as `/connz` shows it, copied out under its locks one at
     /// a time (never two at once). `stop` is set for a closing client.
     pub fn snapshot(&self, stop: Option<SystemTime>) -> ConnSnapshot {
-        let (pending_bytes, out_msgs, out_bytes, reason) = {
+        let (pending_bytes, out_msgs, out_bytes, reason, delivered) = {
             let out = lock(&self.out);
-            (out.buf.len(), out.msgs, out.bytes, out.reason)
+            let o = &*out;
+            (o.buf.len(), o.msgs, o.bytes, o.reason, o.last_delivery)
         };
         let subs = lock(&self.subs)
             .values()
@@ -176,7 +182,7 @@ impl ClientHandle {
             cid: self.cid,
             peer: self.peer,
             start: self.start,
-            last_activity: UNIX_EPOCH + nanos(a.last.load(Ordering::Relaxed)),
+            last_activity: UNIX_EPOCH + nanos(a.last.load(Ordering::Relaxed).max(delivered)),
             stop,
             reason: stop.map(|_| reason.unwrap_or(CloseReason::ClientClosed)),
             rtt: nanos(a.rtt.load(Ordering::Relaxed)),

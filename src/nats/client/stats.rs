@@ -87,8 +87,8 @@ pub struct ClientMeta {
 }
 
 /// What the reader publishes once per read batch (and on PONG): read
-/// under no lock by monitoring. `last` is also stamped by publishers that
-/// delivered to the client in their batch.
+/// under no lock by monitoring. (Deliveries to the client stamp their own
+/// time under its outbound lock; last activity is the later of both.)
 #[derive(Debug, Default)]
 pub(super) struct Activity {
     pub(super) in_msgs: AtomicU64,
@@ -108,9 +108,9 @@ impl Activity {
         }
     }
 
-    /// Stamps the last activity.
-    pub(super) fn touch(&self, at: SystemTime) {
-        self.last.store(epoch_nanos(at), Ordering::Relaxed);
+    /// Stamps the last activity (epoch nanoseconds).
+    pub(super) fn touch(&self, at: u64) {
+        self.last.store(at, Ordering::Relaxed);
     }
 }
 
@@ -195,27 +195,32 @@ pub(super) struct Batch {
     pub(super) out_bytes: u64,
     /// SUBs and UNSUBs.
     pub(super) subs: u64,
+    /// The batch's time (epoch nanoseconds), taken at its first delivery
+    /// or at its end; 0 until then.
+    pub(super) at: u64,
+}
+
+impl Batch {
+    /// The batch's time, read from the clock once per batch.
+    pub(super) fn stamp(&mut self) -> u64 {
+        if self.at == 0 {
+            self.at = epoch_nanos(SystemTime::now());
+        }
+        self.at
+    }
 }
 
 /// The reader's monitoring bookkeeping, kept here so the protocol code
 /// in `mod.rs` only calls it.
 impl super::Conn {
     /// Publishes the batch's counters to the handle and the server totals,
-    /// and stamps last activity as nats-server does: on the client when it
-    /// published or (un)subscribed, on the clients it delivered to (those
-    /// still to be woken; call before `flush`).
+    /// and stamps last activity as nats-server does when the client
+    /// published or (un)subscribed (deliveries stamped their receivers).
     pub(super) fn publish_batch(&mut self) {
-        let b = std::mem::take(&mut self.batch);
+        let mut b = std::mem::take(&mut self.batch);
         self.handle.activity.publish(b.in_msgs, b.in_bytes);
-        let active = b.in_msgs > 0 || b.subs > 0;
-        if active || !self.touched.is_empty() {
-            let now = SystemTime::now();
-            if active {
-                self.handle.activity.touch(now);
-            }
-            for h in &self.touched {
-                h.activity.touch(now);
-            }
+        if b.in_msgs > 0 || b.subs > 0 {
+            self.handle.activity.touch(b.stamp());
         }
         self.shared
             .registry
@@ -227,7 +232,7 @@ impl super::Conn {
     /// measures it), and the close reason of a refused one.
     pub(super) fn after_connect(&mut self, keep: bool) {
         *super::lock(&self.handle.meta) = self.opts.meta.clone();
-        self.handle.activity.touch(SystemTime::now());
+        self.handle.activity.touch(epoch_nanos(SystemTime::now()));
         let since = self.handle.start.elapsed().unwrap_or_default();
         self.store_rtt(since);
         if !keep {
