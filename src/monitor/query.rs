@@ -43,12 +43,18 @@ pub enum QueryError {
 pub struct Query(Vec<(String, String)>);
 
 impl Query {
-    /// Parses `a=1&b=x%20y` (form encoding, as Go's `url.ParseQuery`).
+    /// Parses `a=1&b=x%20y` as Go's `url.ParseQuery` (what `r.URL.Query()`
+    /// keeps): pairs split on `&`, `+` is a space, and a pair with a bad
+    /// `%` escape or a `;` is dropped (not an error).
     pub fn parse(raw: Option<&str>) -> Query {
         let raw = raw.unwrap_or("");
         Query(
-            url::form_urlencoded::parse(raw.as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            raw.split('&')
+                .filter(|pair| !pair.is_empty() && !pair.contains(';'))
+                .filter_map(|pair| {
+                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                    Some((unescape(k)?, unescape(v)?))
+                })
                 .collect(),
         )
     }
@@ -113,6 +119,31 @@ impl Query {
     }
 }
 
+/// Go's `url.QueryUnescape`: `+` is a space, `%XX` a byte; `None` for a
+/// bad escape. Bytes that are not UTF-8 become U+FFFD.
+fn unescape(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = b.get(i + 1..i + 3)?;
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return None;
+                }
+                let hex = std::str::from_utf8(hex).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    Some(String::from_utf8_lossy(&out).into_owned())
+}
+
 /// ASCII digits only, as `strconv` with base 10.
 fn parse_decimal(s: &str) -> Result<u64, &'static str> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
@@ -172,5 +203,11 @@ mod tests {
             "Error decoding boolean for 'b': strconv.ParseBool: parsing \"yes\": invalid syntax"
         );
         assert_eq!(Query::parse(Some("x=1&x=2")).get("x"), "1");
+        // Pairs Go's ParseQuery rejects are dropped, the rest kept.
+        let q = Query::parse(Some("limit=%zz&a=%41%2b&b;c=1&sort&d=x+y"));
+        assert_eq!((q.get("limit"), q.get("a"), q.get("b")), ("", "A+", ""));
+        assert_eq!((q.get("sort"), q.get("d")), ("", "x y"));
+        assert_eq!(Query::parse(Some("e=%4")).get("e"), "");
+        assert_eq!(Query::parse(Some("e=%+1")).get("e"), "");
     }
 }
