@@ -552,6 +552,10 @@ fn closed_connections_are_kept_with_reason_and_subscriptions() {
     assert_eq!(all["total"], 3);
     assert_eq!(cids(&all), [1, 2, 3]);
     assert_eq!(edge.json("/connz")["total"], 1);
+    // Closed clients keep no account name when it is the global one, so
+    // an account filter leaves them out (and out of the total).
+    let acc = edge.json("/connz?state=all&acc=$G");
+    assert_eq!((acc["total"].clone(), cids(&acc)), (1.into(), vec![1]));
     assert_eq!(cids(&edge.json("/connz?state=closed&sort=stop")), [3, 2]);
     assert_eq!(
         cids(&edge.json("/connz?state=closed&sort=reason")),
@@ -560,6 +564,8 @@ fn closed_connections_are_kept_with_reason_and_subscriptions() {
     );
     let one = edge.json("/connz?state=closed&cid=2&subs=detail");
     let detail = &conn(&one, 2)["subscriptions_list_detail"][0];
+    // Saved with its account, as nats-server saves closed subscriptions.
+    assert_eq!(detail["account"], "$G");
     assert_eq!(detail["subject"], "x.y");
     assert_eq!(detail["sid"], "7");
     assert_eq!(detail["msgs"], 1);
@@ -915,7 +921,10 @@ fn key_paths_match_the_nats_server_recording() {
     b.send("PUB foo 5\r\nhello\r\nPUB foo 5\r\nhello\r\nPUB bar 2\r\nhi\r\n");
     b.ping();
     a.ping();
-    drop(edge.client(r#"{"verbose":false,"pedantic":false,"name":"carol"}"#));
+    let mut c = edge.client(r#"{"verbose":false,"pedantic":false,"name":"carol"}"#);
+    c.send("SUB c.x 1\r\n");
+    c.ping();
+    drop(c);
     wait_json(&edge, "/connz?state=closed", |v| v["total"] == 1);
 
     let endpoints = [
@@ -924,6 +933,7 @@ fn key_paths_match_the_nats_server_recording() {
         ("connz_detail", "/connz?subs=detail"),
         ("connz_closed", "/connz?state=closed"),
         ("connz_all", "/connz?state=all"),
+        ("connz_closed_detail", "/connz?state=closed&subs=detail"),
         ("subsz", "/subsz"),
         ("subsz_subs", "/subsz?subs=1"),
         ("healthz", "/healthz"),

@@ -25,6 +25,10 @@ ENDPOINTS = [
     ("connz_detail", "/connz?subs=detail"),
     ("connz_closed", "/connz?state=closed"),
     ("connz_all", "/connz?state=all"),
+    # After the others: nats-server 2.9.10 then keeps the detail on its
+    # saved closed connection, showing it in every later /connz (a bug
+    # edge does not copy).
+    ("connz_closed_detail", "/connz?state=closed&subs=detail"),
     ("subsz", "/subsz"),
     ("subsz_subs", "/subsz?subs=1"),
     ("healthz", "/healthz"),
@@ -178,6 +182,7 @@ def main():
     ping(b, fb)
     ping(a, fa)
     c, fc = client({"verbose": False, "pedantic": False, "name": "carol"})
+    c.sendall(b"SUB c.x 1\r\n")
     ping(c, fc)
     fc.close()
     c.close()

@@ -253,7 +253,10 @@ impl ConnInfo {
         let (subscriptions_list, subscriptions_list_detail) = if c.subs.is_empty() {
             (None, None)
         } else if o.detail {
-            let d = c.subs.iter().map(|s| SubDetail::new(s, None)).collect();
+            // nats-server saves a closed client's subscriptions with their
+            // account, and lists open ones without.
+            let acc = c.stop.map(|_| GLOBAL_ACCOUNT);
+            let d = c.subs.iter().map(|s| SubDetail::new(s, acc)).collect();
             (None, Some(d))
         } else if o.subs {
             (
@@ -315,7 +318,7 @@ pub fn connz(shared: &Shared, request: &Request) -> Result<String, ConnzError> {
     let reg = &shared.registry;
     let mut open = Vec::new();
     let mut closed = Vec::new();
-    let total = match o.state {
+    let mut total = match o.state {
         _ if none => 0,
         State::Open => reg.open_count(),
         State::Closed => {
@@ -327,6 +330,12 @@ pub fn connz(shared: &Shared, request: &Request) -> Result<String, ConnzError> {
             reg.open_count() + closed.len()
         }
     };
+    // As nats-server: a closed client's account is only kept when it is
+    // not the global one, so any account filter drops every closed one.
+    if !acc.is_empty() {
+        total -= closed.len();
+        closed.clear();
+    }
     if o.cid > 0 {
         if o.state == State::Open {
             open.extend(reg.get(o.cid));
