@@ -386,7 +386,7 @@ fn rtt_is_estimated_at_connect_then_measured_by_ping() {
     };
     c.line();
     // A late CONNECT: nats-server estimates the RTT as accept-to-CONNECT.
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(600));
     c.send("CONNECT {\"verbose\":false}\r\n");
     c.ping();
     let rtt = |edge: &Edge| {
@@ -395,13 +395,14 @@ fn rtt_is_estimated_at_connect_then_measured_by_ping() {
         sub_second(&rtt).unwrap_or_else(|| panic!("rtt {rtt}"))
     };
     let estimated = rtt(&edge);
-    assert!(estimated >= Duration::from_millis(300), "{estimated:?}");
+    assert!(estimated >= Duration::from_millis(600), "{estimated:?}");
     // edge's first PING comes ~2 s after accept; a prompt PONG measures.
     assert_eq!(c.line(), "PING\r\n");
     c.send("PONG\r\n");
     c.ping();
     let measured = rtt(&edge);
-    assert!(measured < Duration::from_millis(250), "{measured:?}");
+    // Far below the estimate, with room for a loaded machine.
+    assert!(measured < Duration::from_millis(450), "{measured:?}");
 }
 
 #[test]
@@ -585,9 +586,11 @@ fn slow_consumers_are_closed_counted_and_explained() {
     slow.ping();
     let mut fast = edge.client(QUIET);
     let payload = "x".repeat(1000);
-    for _ in 0..50 {
-        fast.send(&format!("PUB big 1000\r\n{payload}\r\n"));
-    }
+    // 200 KB in one write: read in batches far above max_pending.
+    let burst: String = (0..200)
+        .map(|_| format!("PUB big 1000\r\n{payload}\r\n"))
+        .collect();
+    fast.send(&burst);
     fast.ping();
     let closed = wait_json(&edge, "/connz?state=closed", |v| v["total"] == 1);
     assert_eq!(conn(&closed, 1)["reason"], "Slow Consumer (Pending Bytes)");
