@@ -1090,3 +1090,27 @@ fn a_taken_monitor_port_fails_the_start() {
         "{err}"
     );
 }
+
+#[test]
+fn monitoring_defaults_to_the_client_host() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let check = |conf: &str| {
+        std::fs::write(dir.path().join("edge.conf"), conf).expect("write config");
+        let out = common::run_edge(&["check", "edge.conf"], dir.path(), &[]);
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    // As nats-server's HTTPHost defaulting to Host.
+    let out = check("listen: 127.0.0.1:4222\nhttp_port: 8222\n");
+    assert!(out.contains("monitor: http://127.0.0.1:8222"), "{out}");
+    let out = check("listen: 127.0.0.1:4222\nhttp: \"0.0.0.0:8222\"\n");
+    assert!(out.contains("monitor: http://0.0.0.0:8222"), "{out}");
+    let out = check("listen: 127.0.0.1:4222\nhttps: 8443\n");
+    assert!(
+        out.contains("https monitoring on 127.0.0.1:8443 needs a `tls` block"),
+        "{out}"
+    );
+}

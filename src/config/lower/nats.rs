@@ -118,23 +118,13 @@ pub fn lower_top(cx: &mut Lowering, tree: &Map) -> Plan {
         }
     }
     let log = lower_log(cx, &mut top);
-    let monitor = lower_monitor(cx, &mut top);
-    if let Some(https) = &monitor.https {
-        if !tree.iter().any(|e| e.key.eq_ignore_ascii_case("tls")) {
-            cx.invalid(
-                &top.pos,
-                format!("https monitoring on {https} needs a `tls` block (TLS cert and key required for HTTPS)"),
-                "add tls { cert_file: ..., key_file: ... } or use `http` instead",
-            );
-        }
-    }
+    let mut monitor = lower_monitor(cx, &mut top);
     let files = FilesPlan {
         pid_file: top.take(cx, &["pid_file", "pidfile"], Node::non_empty),
         ports_file_dir: top.take(cx, &["ports_file_dir"], Node::non_empty),
     };
     let lame_duck = lower_lame_duck(cx, &mut top);
     let nats = lower_nats(cx, &mut top).filter(|_| nats_wanted);
-    let mut monitor = monitor;
     let client_host = nats
         .as_ref()
         .map_or(defaults::HOST, |n| n.listen.host.as_str());
@@ -144,6 +134,15 @@ pub fn lower_top(cx: &mut Lowering, tree: &Map) -> Plan {
     {
         if hp.host.is_empty() {
             hp.host = client_host.to_string();
+        }
+    }
+    if let Some(https) = &monitor.https {
+        if !tree.iter().any(|e| e.key.eq_ignore_ascii_case("tls")) {
+            cx.invalid(
+                &top.pos,
+                format!("https monitoring on {https} needs a `tls` block (TLS cert and key required for HTTPS)"),
+                "add tls { cert_file: ..., key_file: ... } or use `http` instead",
+            );
         }
     }
     top.finish(cx);
