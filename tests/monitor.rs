@@ -532,6 +532,8 @@ fn closed_connections_are_kept_with_reason_and_subscriptions() {
         gone.send("SUB x.y 7\r\nPUB x.y 2\r\nok\r\n");
         gone.ping();
     }
+    // Closed in a known order: alice first, then the protocol violation.
+    wait_json(&edge, "/connz?state=closed", |v| v["total"] == 1);
     let mut bad = edge.client(QUIET);
     bad.send("BOGUS\r\n");
     let closed = wait_json(&edge, "/connz?state=closed&subs=1", |v| v["total"] == 2);
