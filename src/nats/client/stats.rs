@@ -33,6 +33,8 @@ pub enum CloseReason {
     NoRespondersRequiresHeaders,
     /// Authentication or authorization failed.
     AuthenticationViolation,
+    /// No CONNECT authenticated within the authorization timeout.
+    AuthenticationTimeout,
     /// `max_connections` were already open.
     MaxConnectionsExceeded,
     /// A payload above `max_payload`.
@@ -57,6 +59,7 @@ impl CloseReason {
             CloseReason::BadClientProtocolVersion => "Bad Client Protocol Version",
             CloseReason::NoRespondersRequiresHeaders => "No Responders Requires Headers",
             CloseReason::AuthenticationViolation => "Authentication Failure",
+            CloseReason::AuthenticationTimeout => "Authentication Timeout",
             CloseReason::MaxConnectionsExceeded => "Maximum Connections Exceeded",
             CloseReason::MaxPayloadExceeded => "Maximum Message Payload Exceeded",
             CloseReason::MaxControlLineExceeded => "Maximum Control Line Exceeded",
