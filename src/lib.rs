@@ -11,11 +11,13 @@
 //! - [`server`]: the runtime that serves a plan;
 //! - [`proxy`]: the HTTP/WebSocket reverse proxy runtime;
 //! - [`tls`]: server TLS from the plan, for NATS and the proxies;
+//! - [`monitor`]: nats-server's HTTP monitoring endpoints;
 //! - [`cli`]: the `edge` command line (nats-server's flags included).
 
 pub mod cli;
 pub mod config;
 pub mod files;
+pub mod monitor;
 pub mod nats;
 pub mod plan;
 pub mod proxy;

@@ -1,11 +1,12 @@
 //! The runtime entry: serves a [`Plan`] until SIGINT or SIGTERM.
 //!
-//! So far the NATS client listener (with auth and accounts, without TLS,
-//! clustering, websocket, monitoring, pid/ports files or log files), and the proxy
-//! listeners (see [`crate::proxy`]); [`unsupported`] names what a plan asks
+//! The NATS client listener (auth, accounts, TLS), HTTP monitoring, the
+//! proxy listeners (see [`crate::proxy`]), pid and ports files; no
+//! clustering, websocket, HTTPS monitoring or log files yet: [`unsupported`] names what a plan asks
 //! for beyond that, and [`run`] refuses such a plan instead of serving it
 //! without.
 
+use crate::monitor::Monitor;
 use crate::nats::server::NatsServer;
 use crate::plan::Plan;
 use crate::proxy::{server::StartError, ProxyServer};
@@ -62,8 +63,8 @@ pub fn unsupported(plan: &Plan) -> Vec<String> {
             missing.push("NATS over websocket".to_string());
         }
     }
-    if plan.monitor.http.is_some() || plan.monitor.https.is_some() {
-        missing.push("HTTP(S) monitoring (issue #4)".to_string());
+    if plan.monitor.https.is_some() {
+        missing.push("HTTPS monitoring (issue #4)".to_string());
     }
     if plan.log.file.is_some() || plan.log.syslog || plan.log.remote_syslog.is_some() {
         missing.push("logging to a file or syslog".to_string());
@@ -95,6 +96,7 @@ pub async fn run(plan: Arc<Plan>) -> Result<(), ServeError> {
     let shutdown = shutdown_signal()?;
     let mut tasks = tokio::task::JoinSet::new();
     let mut nats_addr = None;
+    let mut monitor_addr = None;
     if let Some(nats) = &plan.nats {
         let server = NatsServer::bind(nats)
             .await
@@ -102,6 +104,20 @@ pub async fn run(plan: Arc<Plan>) -> Result<(), ServeError> {
                 addr: nats.listen.to_string(),
                 source,
             })?;
+        // Bound before anything is served: a harness polling /varz may
+        // connect clients as soon as it answers.
+        if let Some(http) = &plan.monitor.http {
+            let monitor = Monitor::bind(http, &plan.monitor.base_path, server.shared())
+                .await
+                .map_err(|source| ServeError::Bind {
+                    addr: http.to_string(),
+                    source,
+                })?;
+            let addr = monitor.local_addr()?;
+            eprintln!("edge: starting http monitor on {addr}");
+            monitor_addr = Some(addr);
+            tasks.spawn(monitor.serve());
+        }
         let addr = server.local_addr()?;
         eprintln!("edge: listening for client connections on {addr}");
         nats_addr = Some(addr);
@@ -128,6 +144,7 @@ pub async fn run(plan: Arc<Plan>) -> Result<(), ServeError> {
         Some(dir) => {
             let ports = crate::files::Ports {
                 nats: nats_addr.into_iter().collect(),
+                monitoring: monitor_addr.into_iter().collect(),
                 ..Default::default()
             };
             Some(crate::files::write_ports(

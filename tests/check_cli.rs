@@ -195,13 +195,17 @@ fn no_config_means_nats_defaults() {
 #[test]
 fn run_refuses_what_is_not_built_yet() {
     let dir = tempfile::tempdir().expect("tempdir");
-    write(dir.path(), "edge.conf", "port = 4222\nhttp_port = 8222\n");
+    write(
+        dir.path(),
+        "edge.conf",
+        "port = 4222\npid_file = \"edge.pid\"\n",
+    );
     let out = common::run_edge(&["run", "edge.conf", "-p", "4999"], dir.path(), &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("listening on 0.0.0.0:4999"));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not built yet"), "{err}");
-    assert!(err.contains("monitoring (issue #4)"), "{err}");
+    assert!(err.contains("pid_file"), "{err}");
 
     write(
         dir.path(),

@@ -10,6 +10,7 @@ pub mod info;
 pub mod nkey;
 pub mod permissions;
 pub mod protocol;
+pub mod registry;
 pub mod server;
 pub mod subject;
 pub mod sublist;

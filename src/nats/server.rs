@@ -44,6 +44,8 @@ pub struct Shared {
     pub auth: Authenticator,
     /// TLS for every client, when the plan has a `tls` block.
     pub tls: Option<ClientTls>,
+    /// Live and closed connections and traffic totals, for monitoring.
+    pub registry: super::registry::Registry,
     next_cid: AtomicU64,
     connections: AtomicUsize,
 }
@@ -143,10 +145,16 @@ impl NatsServer {
             accounts,
             auth,
             tls,
+            registry: super::registry::Registry::default(),
             next_cid: AtomicU64::new(0),
             connections: AtomicUsize::new(0),
         });
         Ok(NatsServer { listener, shared })
+    }
+
+    /// The state connections share, for the monitoring endpoints.
+    pub fn shared(&self) -> Arc<Shared> {
+        Arc::clone(&self.shared)
     }
 
     /// The address actually bound.

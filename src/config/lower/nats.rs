@@ -118,7 +118,24 @@ pub fn lower_top(cx: &mut Lowering, tree: &Map) -> Plan {
         }
     }
     let log = lower_log(cx, &mut top);
-    let monitor = lower_monitor(cx, &mut top);
+    let mut monitor = lower_monitor(cx, &mut top);
+    let files = FilesPlan {
+        pid_file: top.take(cx, &["pid_file", "pidfile"], Node::non_empty),
+        ports_file_dir: top.take(cx, &["ports_file_dir"], Node::non_empty),
+    };
+    let lame_duck = lower_lame_duck(cx, &mut top);
+    let nats = lower_nats(cx, &mut top).filter(|_| nats_wanted);
+    let client_host = nats
+        .as_ref()
+        .map_or(defaults::HOST, |n| n.listen.host.as_str());
+    for hp in [&mut monitor.http, &mut monitor.https]
+        .into_iter()
+        .flatten()
+    {
+        if hp.host.is_empty() {
+            hp.host = client_host.to_string();
+        }
+    }
     if let Some(https) = &monitor.https {
         if !tree.iter().any(|e| e.key.eq_ignore_ascii_case("tls")) {
             cx.invalid(
@@ -128,12 +145,6 @@ pub fn lower_top(cx: &mut Lowering, tree: &Map) -> Plan {
             );
         }
     }
-    let files = FilesPlan {
-        pid_file: top.take(cx, &["pid_file", "pidfile"], Node::non_empty),
-        ports_file_dir: top.take(cx, &["ports_file_dir"], Node::non_empty),
-    };
-    let lame_duck = lower_lame_duck(cx, &mut top);
-    let nats = lower_nats(cx, &mut top).filter(|_| nats_wanted);
     top.finish(cx);
     if let Some(node) = proxy_node {
         check_proxy_ports(cx, &node.pos, nats.as_ref(), &monitor, &proxies);
@@ -287,12 +298,12 @@ fn remote_syslog(n: &Node) -> Result<String, crate::config::Diagnostic> {
 }
 
 fn lower_monitor(cx: &mut Lowering, top: &mut Block<'_>) -> MonitorPlan {
+    // An empty host is filled in with the client listener's host once
+    // that is known, as nats-server's `HTTPHost` defaults to `Host`.
     let http = top.take(cx, &["http", "http_port", "monitor_port"], |n| {
-        n.host_port(defaults::HOST)
+        n.host_port("")
     });
-    let https = top.take(cx, &["https", "https_port"], |n| {
-        n.host_port(defaults::HOST)
-    });
+    let https = top.take(cx, &["https", "https_port"], |n| n.host_port(""));
     let base_path = top
         .take(cx, &["http_base_path"], Node::string)
         .unwrap_or_default();

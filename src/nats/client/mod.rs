@@ -12,9 +12,11 @@
 mod opts;
 mod outbound;
 mod rules;
+mod stats;
 mod subscription;
 
 pub use outbound::ClientHandle;
+pub use stats::{ClientMeta, CloseReason, ConnSnapshot, SubSnapshot};
 pub use subscription::{SubRef, Subscription};
 
 use super::auth::new_nonce;
@@ -64,7 +66,7 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr)
     match &shared.tls {
         None => {
             let (reader, writer) = stream.into_split();
-            serve_stream(shared, cid, nonce, info, reader, writer).await;
+            serve_stream(shared, cid, peer, nonce, info, reader, writer).await;
         }
         Some(tls) => {
             // As nats-server 2.9: INFO in plain text, then the client's TLS
@@ -91,7 +93,7 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr)
                 return;
             };
             let (reader, writer) = tokio::io::split(stream);
-            serve_stream(shared, cid, nonce, Vec::new(), reader, writer).await;
+            serve_stream(shared, cid, peer, nonce, Vec::new(), reader, writer).await;
         }
     }
 }
@@ -101,6 +103,7 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr)
 async fn serve_stream<R, W>(
     shared: Arc<Shared>,
     cid: u64,
+    peer: SocketAddr,
     nonce: Option<String>,
     info: Vec<u8>,
     mut reader: R,
@@ -111,7 +114,7 @@ async fn serve_stream<R, W>(
 {
     let limits = &shared.plan.limits;
     let max_pending = usize::try_from(limits.max_pending).unwrap_or(usize::MAX);
-    let handle = Arc::new(ClientHandle::new(cid, max_pending.max(1)));
+    let handle = Arc::new(ClientHandle::new(cid, max_pending.max(1), peer));
     let writer = tokio::spawn(write_loop(
         Arc::clone(&handle),
         writer,
@@ -122,14 +125,21 @@ async fn serve_stream<R, W>(
     lock(&handle.out).buf.extend_from_slice(&info);
     if !shared.try_add_connection() {
         handle.queue(&[ERR_MAX_CONNS]);
-        handle.close();
+        handle.close_for(CloseReason::MaxConnectionsExceeded);
+        // nats-server counts it in total_connections and keeps it closed.
+        shared.registry.opened(&handle);
+        shared.registry.closed(&handle);
         let _ = writer.await;
         return;
     }
+    shared.registry.opened(&handle);
     let mut conn = Conn::new(Arc::clone(&shared), Arc::clone(&handle), nonce);
     conn.flush();
-    conn.run(&mut reader).await;
+    let reason = conn.run(&mut reader).await;
     conn.flush();
+    lock(&handle.out).reason.get_or_insert(reason);
+    // Recorded with its subscriptions, before they are dropped below.
+    shared.registry.closed(&handle);
     let subs: Vec<SubRef> = lock(&handle.subs).drain().map(|(_, s)| s).collect();
     conn.sublist.remove_batch(
         subs.iter()
@@ -164,6 +174,12 @@ struct Conn {
     touched: Vec<Arc<ClientHandle>>,
     line: Vec<u8>,
     rng: u64,
+    /// When our last unanswered PING was sent, to measure the round trip.
+    ping_sent: Option<std::time::Instant>,
+    /// Why the reader decided to close, when it did.
+    reason: Option<CloseReason>,
+    /// This batch's counts, published once per read batch.
+    batch: stats::Batch,
 }
 
 impl Conn {
@@ -197,10 +213,14 @@ impl Conn {
             touched: Vec::new(),
             line: Vec::with_capacity(256),
             rng,
+            ping_sent: None,
+            reason: None,
+            batch: stats::Batch::default(),
         }
     }
 
-    async fn run<R: AsyncRead + Unpin>(&mut self, reader: &mut R) {
+    /// Reads and serves until the connection must close; says why.
+    async fn run<R: AsyncRead + Unpin>(&mut self, reader: &mut R) -> CloseReason {
         let handle = Arc::clone(&self.handle);
         let period = self
             .shared
@@ -228,13 +248,15 @@ impl Conn {
             tokio::select! {
                 read = reader.read_buf(&mut buf) => {
                     match read {
-                        Ok(0) | Err(_) => return,
+                        Ok(0) => return CloseReason::ClientClosed,
+                        Err(_) => return CloseReason::ReadError,
                         Ok(_) => {
                             last_in = tokio::time::Instant::now();
                             let keep = self.process(&mut buf);
+                            self.publish_batch();
                             self.flush();
                             if !keep {
-                                return;
+                                return self.reason.unwrap_or(CloseReason::ProtocolViolation);
                             }
                         }
                     }
@@ -248,15 +270,15 @@ impl Conn {
                     let keep = self.ping_tick();
                     self.flush();
                     if !keep {
-                        return;
+                        return CloseReason::StaleConnection;
                     }
                 }
                 () = &mut auth_deadline, if !self.authenticated => {
                     self.send(ERR_AUTH_TIMEOUT);
                     self.flush();
-                    return;
+                    return CloseReason::AuthenticationTimeout;
                 }
-                _ = handle.kill.notified() => return,
+                _ = handle.kill.notified() => return CloseReason::ClientClosed,
             }
         }
     }
@@ -283,7 +305,12 @@ impl Conn {
                     at += used;
                     match op {
                         Some(op) => {
-                            if !self.op(op) {
+                            let connect = matches!(op, Op::Connect(_));
+                            let keep = self.op(op);
+                            if connect {
+                                self.after_connect(keep);
+                            }
+                            if !keep {
                                 break false;
                             }
                         }
@@ -292,6 +319,7 @@ impl Conn {
                 }
                 Err(e) => {
                     self.protocol_error(&e);
+                    self.reason = Some(stats::reason_for(&e));
                     break false;
                 }
             }
@@ -321,12 +349,15 @@ impl Conn {
             Op::Pong => {
                 self.pings_out = 0;
                 self.rtt_measured = true;
+                self.pong_measures_rtt();
             }
             Op::Pub {
                 subject,
                 reply,
                 payload,
             } => {
+                self.batch.in_msgs += 1;
+                self.batch.in_bytes += payload.len() as u64;
                 // nats-server checks the subject, answers +OK, then delivers.
                 self.check_publish_subject(subject);
                 if self.publish_allowed(subject, reply) {
@@ -340,6 +371,8 @@ impl Conn {
                 headers,
                 payload,
             } => {
+                self.batch.in_msgs += 1;
+                self.batch.in_bytes += (headers.len() + payload.len()) as u64;
                 self.check_publish_subject(subject);
                 if self.publish_allowed(subject, reply) {
                     self.ok();
@@ -353,8 +386,12 @@ impl Conn {
                 subject,
                 queue,
                 sid,
-            } => self.subscribe(subject, queue, sid),
+            } => {
+                self.batch.subs += 1;
+                self.subscribe(subject, queue, sid);
+            }
             Op::Unsub { sid, max } => {
+                self.batch.subs += 1;
                 self.unsubscribe(sid, max.map(|m| u64::from(m.get())));
                 self.ok();
             }
@@ -374,6 +411,7 @@ impl Conn {
                 .authenticate(&self.opts.credentials(), nonce)
             else {
                 self.send(ERR_AUTH);
+                self.reason = Some(CloseReason::AuthenticationViolation);
                 return false;
             };
             if !self.authenticated {
@@ -392,11 +430,13 @@ impl Conn {
         }
         if !(0..=1).contains(&self.opts.protocol) {
             self.send(ERR_PROTOCOL);
+            self.reason = Some(CloseReason::BadClientProtocolVersion);
             return false;
         }
         let headers = self.shared.plan.headers && self.opts.headers;
         if self.opts.no_responders && !headers {
             self.send(ERR_NO_RESPONDERS);
+            self.reason = Some(CloseReason::NoRespondersRequiresHeaders);
             return false;
         }
         self.parser.set_awaiting_connect(false);
@@ -544,16 +584,22 @@ impl Conn {
             line.extend_from_slice(r);
             line.push(b' ');
         }
+        let size = headers.map_or(0, <[u8]>::len) + payload.len();
+        let at = self.batch.stamp();
         let queued = match headers {
             Some(h) => {
-                let _ = write!(line, "{} {}\r\n", h.len(), h.len() + payload.len());
-                s.client.queue(&[line, h, payload, b"\r\n"])
+                let _ = write!(line, "{} {}\r\n", h.len(), size);
+                s.client.queue_msg(&[line, h, payload, b"\r\n"], size, at)
             }
             None => {
                 let _ = write!(line, "{}\r\n", payload.len());
-                s.client.queue(&[line, payload, b"\r\n"])
+                s.client.queue_msg(&[line, payload, b"\r\n"], size, at)
             }
         };
+        if queued != Queued::Closed {
+            self.batch.out_msgs += 1;
+            self.batch.out_bytes += size as u64;
+        }
         if queued == Queued::Appended(true) && s.client.cid != self.handle.cid {
             self.touched.push(Arc::clone(&s.client));
         }
@@ -684,6 +730,7 @@ impl Conn {
             return false;
         }
         self.pings_out += 1;
+        self.ping_sent.get_or_insert_with(std::time::Instant::now);
         self.send(PING);
         true
     }

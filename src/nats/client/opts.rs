@@ -1,5 +1,6 @@
 //! The CONNECT options a connection keeps.
 
+use super::stats::ClientMeta;
 use crate::nats::auth::Credentials;
 
 /// CONNECT options as nats-server keeps them: each CONNECT overwrites only
@@ -18,6 +19,8 @@ pub(super) struct Opts {
     pub(super) auth_token: String,
     pub(super) nkey: String,
     pub(super) sig: String,
+    /// name/lang/version (and user), shown and filtered by `/connz`.
+    pub(super) meta: ClientMeta,
 }
 
 impl Default for Opts {
@@ -35,6 +38,7 @@ impl Default for Opts {
             auth_token: String::new(),
             nkey: String::new(),
             sig: String::new(),
+            meta: ClientMeta::default(),
         }
     }
 }
@@ -80,7 +84,13 @@ impl Opts {
                         self.account = Some(a.to_string());
                     }
                 }
-                "user" => set_text(&mut self.user, &value),
+                "user" => {
+                    set_text(&mut self.user, &value);
+                    set_text(&mut self.meta.user, &value);
+                }
+                "name" => set_text(&mut self.meta.name, &value),
+                "lang" => set_text(&mut self.meta.lang, &value),
+                "version" => set_text(&mut self.meta.version, &value),
                 "pass" => set_text(&mut self.pass, &value),
                 "auth_token" => set_text(&mut self.auth_token, &value),
                 "nkey" => set_text(&mut self.nkey, &value),

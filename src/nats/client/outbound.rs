@@ -10,7 +10,11 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 
 use super::rules::DeliveryRules;
+use super::stats::{Activity, ClientMeta, CloseReason, ConnSnapshot, SubSnapshot};
 use super::subscription::SubRef;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The half of a client other tasks use: its outbound buffer and flags.
 #[derive(Debug)]
@@ -26,12 +30,30 @@ pub struct ClientHandle {
     pub(super) subs: Mutex<HashMap<bytes::Bytes, SubRef>>,
     /// What its permissions ask of those delivering to it.
     pub(super) rules: DeliveryRules,
+    /// The peer's address, for `/connz`.
+    pub(super) peer: SocketAddr,
+    /// When the connection was accepted.
+    pub(super) start: SystemTime,
+    /// CONNECT's name/lang/version, for `/connz`.
+    pub(super) meta: Mutex<ClientMeta>,
+    /// Read-side counters the reader publishes per batch.
+    pub(super) activity: Activity,
 }
 
 #[derive(Debug, Default)]
 pub(super) struct Outbound {
     pub(super) buf: BytesMut,
     pub(super) closed: bool,
+    /// Messages queued to this client (counted under this lock, which
+    /// queueing holds anyway).
+    pub(super) msgs: u64,
+    /// Their header and payload bytes.
+    pub(super) bytes: u64,
+    /// When the last message was queued (nanoseconds since the epoch, the
+    /// publisher's batch time): delivery is activity, as in nats-server.
+    pub(super) last_delivery: u64,
+    /// Why the client closed; the first reason recorded wins.
+    pub(super) reason: Option<CloseReason>,
 }
 
 /// What became of bytes handed to [`ClientHandle::queue`].
@@ -49,8 +71,15 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl ClientHandle {
-    pub(super) fn new(cid: u64, max_pending: usize) -> Self {
+    pub(super) fn new(cid: u64, max_pending: usize, peer: SocketAddr) -> Self {
+        let start = SystemTime::now();
+        let activity = Activity::default();
+        activity.touch(super::stats::epoch_nanos(start));
         ClientHandle {
+            peer,
+            start,
+            meta: Mutex::new(ClientMeta::default()),
+            activity,
             cid,
             headers: AtomicBool::new(false),
             out: Mutex::new(Outbound::default()),
@@ -65,6 +94,17 @@ impl ClientHandle {
     /// Appends `parts` to the outbound buffer, or closes the client as a
     /// slow consumer when that would exceed `max_pending`.
     pub(super) fn queue(&self, parts: &[&[u8]]) -> Queued {
+        self.push(parts, None)
+    }
+
+    /// [`queue`](Self::queue) for a message whose headers and payload are
+    /// `size` bytes, published at `at` (epoch nanoseconds): counted in the
+    /// client's `out_msgs`/`out_bytes` and last activity.
+    pub(super) fn queue_msg(&self, parts: &[&[u8]], size: usize, at: u64) -> Queued {
+        self.push(parts, Some((size, at)))
+    }
+
+    fn push(&self, parts: &[&[u8]], msg: Option<(usize, u64)>) -> Queued {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let mut out = lock(&self.out);
         if out.closed {
@@ -73,6 +113,8 @@ impl ClientHandle {
         if out.buf.len() + len > self.max_pending {
             // nats-server drops what is pending and closes without a word.
             out.closed = true;
+            out.reason
+                .get_or_insert(CloseReason::SlowConsumerPendingBytes);
             out.buf.clear();
             drop(out);
             self.wake_writer.notify_one();
@@ -83,6 +125,11 @@ impl ClientHandle {
         for p in parts {
             out.buf.extend_from_slice(p);
         }
+        if let Some((size, at)) = msg {
+            out.msgs += 1;
+            out.bytes += size as u64;
+            out.last_delivery = at;
+        }
         Queued::Appended(was_empty)
     }
 
@@ -92,6 +139,64 @@ impl ClientHandle {
         lock(&self.out).closed = true;
         self.wake_writer.notify_one();
         self.kill.notify_one();
+    }
+
+    /// [`close`](Self::close), recording `reason` unless one already is.
+    pub(super) fn close_for(&self, reason: CloseReason) {
+        lock(&self.out).reason.get_or_insert(reason);
+        self.close();
+    }
+
+    /// The client's id.
+    pub fn cid(&self) -> u64 {
+        self.cid
+    }
+
+    /// Why the client closed, once it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        lock(&self.out).reason
+    }
+
+    /// The client as `/connz` shows it, copied out under its locks one at
+    /// a time (never two at once). `stop` is set for a closing client.
+    pub fn snapshot(&self, stop: Option<SystemTime>) -> ConnSnapshot {
+        let (pending_bytes, out_msgs, out_bytes, reason, delivered) = {
+            let out = lock(&self.out);
+            let o = &*out;
+            (o.buf.len(), o.msgs, o.bytes, o.reason, o.last_delivery)
+        };
+        let subs = lock(&self.subs)
+            .values()
+            .map(|s| {
+                let s = &s.0;
+                SubSnapshot {
+                    subject: String::from_utf8_lossy(&s.subject).into_owned(),
+                    queue: s.queue.clone(),
+                    sid: String::from_utf8_lossy(&s.sid).into_owned(),
+                    msgs: s.delivered.load(Ordering::Relaxed),
+                    max: s.max.load(Ordering::Relaxed),
+                    cid: self.cid,
+                }
+            })
+            .collect();
+        let a = &self.activity;
+        let nanos = |n: u64| std::time::Duration::from_nanos(n);
+        ConnSnapshot {
+            cid: self.cid,
+            peer: self.peer,
+            start: self.start,
+            last_activity: UNIX_EPOCH + nanos(a.last.load(Ordering::Relaxed).max(delivered)),
+            stop,
+            reason: stop.map(|_| reason.unwrap_or(CloseReason::ClientClosed)),
+            rtt: nanos(a.rtt.load(Ordering::Relaxed)),
+            pending_bytes,
+            in_msgs: a.in_msgs.load(Ordering::Relaxed),
+            out_msgs,
+            in_bytes: a.in_bytes.load(Ordering::Relaxed),
+            out_bytes,
+            meta: lock(&self.meta).clone(),
+            subs,
+        }
     }
 }
 
@@ -110,8 +215,12 @@ pub(super) async fn write_loop<W: AsyncWrite + Unpin>(
         if !chunk.is_empty() {
             match tokio::time::timeout(deadline, w.write_all(&chunk)).await {
                 Ok(Ok(())) => continue,
-                _ => {
-                    handle.close();
+                Ok(Err(_)) => {
+                    handle.close_for(CloseReason::WriteError);
+                    break;
+                }
+                Err(_) => {
+                    handle.close_for(CloseReason::SlowConsumerWriteDeadline);
                     break;
                 }
             }
