@@ -97,6 +97,9 @@ pub async fn run(plan: Arc<Plan>) -> Result<(), ServeError> {
     let mut tasks = tokio::task::JoinSet::new();
     let mut nats_addr = None;
     let mut monitor_addr = None;
+    // What lame duck mode needs: the clients' shared state and the accept
+    // loop to stop.
+    let mut lame_duck = None;
     if let Some(nats) = &plan.nats {
         let server = NatsServer::bind(nats)
             .await
@@ -121,7 +124,9 @@ pub async fn run(plan: Arc<Plan>) -> Result<(), ServeError> {
         let addr = server.local_addr()?;
         eprintln!("edge: listening for client connections on {addr}");
         nats_addr = Some(addr);
-        tasks.spawn(server.serve());
+        let shared = server.shared();
+        let accept = tasks.spawn(server.serve());
+        lame_duck = Some((shared, accept));
     }
     for proxy in &plan.proxies {
         let server = ProxyServer::bind(proxy, nats_addr).await?;
@@ -154,12 +159,27 @@ pub async fn run(plan: Arc<Plan>) -> Result<(), ServeError> {
         }
         None => None,
     };
+    let usr2 = lame_duck_signal()?;
+    tokio::pin!(shutdown);
+    tokio::pin!(usr2);
     let outcome = tokio::select! {
         Some(done) = tasks.join_next() => match done {
             Ok(served) => served.map_err(ServeError::Io),
             Err(e) => Err(ServeError::Io(std::io::Error::other(e))),
         },
-        () = shutdown => {
+        () = &mut shutdown => {
+            eprintln!("edge: shutting down");
+            Ok(())
+        }
+        () = &mut usr2, if lame_duck.is_some() => {
+            if let Some((shared, accept)) = lame_duck.take() {
+                eprintln!("edge: entering lame duck mode, stop accepting new clients");
+                accept.abort();
+                tokio::select! {
+                    () = crate::nats::lame_duck::drain(&shared, &plan.lame_duck) => {}
+                    () = &mut shutdown => {}
+                }
+            }
             eprintln!("edge: shutting down");
             Ok(())
         }
@@ -168,6 +188,21 @@ pub async fn run(plan: Arc<Plan>) -> Result<(), ServeError> {
         let _ = std::fs::remove_file(path);
     }
     outcome
+}
+
+/// A future that completes on SIGUSR2 (lame duck mode); never elsewhere.
+/// Installed before it returns.
+fn lame_duck_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut usr2 = signal(SignalKind::user_defined2())?;
+        Ok(async move {
+            usr2.recv().await;
+        })
+    }
+    #[cfg(not(unix))]
+    Ok(std::future::pending())
 }
 
 /// A future that completes on SIGINT or (on Unix) SIGTERM. Both handlers

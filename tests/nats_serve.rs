@@ -689,3 +689,60 @@ fn pid_and_ports_files() {
     assert!(!ports_path.exists(), "ports file left behind");
     assert!(pid_path.exists(), "nats-server keeps the pid file");
 }
+
+/// SIGUSR2: lame duck mode as nats-server 2.9.10 runs it (recorded with
+/// the same config): the listener closes at once, clients that take
+/// asynchronous INFO get their INFO with `"ldm":true`, and after the grace
+/// period they are closed less than a second apart; then the server exits 0.
+#[test]
+fn lame_duck_mode_drains_clients_then_exits() {
+    let mut edge =
+        Edge::with_config("lame_duck_duration: \"30s\"\nlame_duck_grace_period: \"1s\"\n");
+    let connect = |protocol: u8| {
+        let (mut s, _) = edge.raw();
+        s.write_all(
+            format!("CONNECT {{\"verbose\":false,\"protocol\":{protocol}}}\r\nPING\r\n").as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(read_until(&mut s, "PONG\r\n"), "PONG\r\n");
+        s
+    };
+    let mut modern = [connect(1), connect(1)];
+    let mut old = connect(0);
+    let start = Instant::now();
+    let status = Command::new("kill")
+        .args(["-USR2", &edge.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    for s in &mut modern {
+        let info = read_until(s, "} \r\n");
+        assert!(info.starts_with("INFO {"), "{info}");
+        assert!(
+            info.ends_with("\"client_ip\":\"127.0.0.1\",\"ldm\":true} \r\n"),
+            "{info}"
+        );
+    }
+    // No new clients.
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(TcpStream::connect(("127.0.0.1", edge.port)).is_err());
+    // A protocol 0 client gets no INFO, and everyone is closed after the
+    // grace period, within about a second each.
+    for s in modern.iter_mut().chain(std::iter::once(&mut old)) {
+        assert!(closed(s));
+    }
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    let deadline = Instant::now() + WAIT;
+    let code = loop {
+        if let Some(status) = edge.child.try_wait().expect("wait") {
+            break status.code();
+        }
+        assert!(Instant::now() < deadline, "edge did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(code, Some(0));
+}

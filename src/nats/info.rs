@@ -71,6 +71,17 @@ impl ServerInfo {
     }
 }
 
+impl ServerInfo {
+    /// The INFO a client is sent when the server enters lame duck mode:
+    /// its own INFO with `"ldm":true` last.
+    pub fn lame_duck_line(&self, client_id: u64, client_ip: IpAddr) -> Vec<u8> {
+        let mut line = self.line(client_id, client_ip, None);
+        let end = line.len().saturating_sub(4); // before "} \r\n"
+        line.splice(end..end, b",\"ldm\":true".iter().copied());
+        line
+    }
+}
+
 /// A fresh server id: `N` and 55 base32 characters, like an nkey server key.
 pub fn new_server_id() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod client;
 pub mod info;
+pub mod lame_duck;
 pub mod nkey;
 pub mod permissions;
 pub mod protocol;

@@ -441,6 +441,9 @@ impl Conn {
         }
         self.parser.set_awaiting_connect(false);
         self.parser.set_headers(headers);
+        self.handle
+            .async_info
+            .store(self.opts.protocol >= 1, Ordering::Relaxed);
         self.handle.headers.store(headers, Ordering::Relaxed);
         self.ok();
         true

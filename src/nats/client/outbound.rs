@@ -30,6 +30,8 @@ pub struct ClientHandle {
     pub(super) subs: Mutex<HashMap<bytes::Bytes, SubRef>>,
     /// What its permissions ask of those delivering to it.
     pub(super) rules: DeliveryRules,
+    /// Its CONNECT asked for asynchronous INFO (`protocol` 1).
+    pub(super) async_info: AtomicBool,
     /// The peer's address, for `/connz`.
     pub(super) peer: SocketAddr,
     /// When the connection was accepted.
@@ -88,6 +90,7 @@ impl ClientHandle {
             kill: Notify::new(),
             subs: Mutex::new(HashMap::new()),
             rules: DeliveryRules::default(),
+            async_info: AtomicBool::new(false),
         }
     }
 
@@ -142,7 +145,16 @@ impl ClientHandle {
     }
 
     /// [`close`](Self::close), recording `reason` unless one already is.
-    pub(super) fn close_for(&self, reason: CloseReason) {
+    /// The INFO announcing lame duck mode, to a client that takes
+    /// asynchronous INFO (its CONNECT said `protocol` 1).
+    pub(crate) fn send_lame_duck_info(&self, info: &crate::nats::info::ServerInfo) {
+        if self.async_info.load(Ordering::Relaxed) {
+            self.queue(&[&info.lame_duck_line(self.cid, self.peer.ip())]);
+            self.wake_writer.notify_one();
+        }
+    }
+
+    pub(crate) fn close_for(&self, reason: CloseReason) {
         lock(&self.out).reason.get_or_insert(reason);
         self.close();
     }
