@@ -85,8 +85,13 @@ pub fn unsupported(plan: &Plan) -> Vec<String> {
     missing
 }
 
-/// Serves `plan` until SIGINT or SIGTERM, then returns `Ok(())`.
-pub async fn run(plan: Arc<Plan>) -> Result<(), ServeError> {
+/// Builds the plan again from the same file and flags, for SIGHUP.
+pub type Reload<'a> = dyn Fn() -> Result<Plan, String> + Send + Sync + 'a;
+
+/// Serves `plan` until SIGINT or SIGTERM, then returns `Ok(())`. SIGHUP
+/// asks `reload` for a new plan (see [`reload_plan`]); SIGUSR2 enters lame
+/// duck mode.
+pub async fn run(plan: Arc<Plan>, reload: &Reload<'_>) -> Result<(), ServeError> {
     let missing = unsupported(&plan);
     if !missing.is_empty() {
         return Err(ServeError::NotBuilt(missing));
@@ -160,9 +165,12 @@ pub async fn run(plan: Arc<Plan>) -> Result<(), ServeError> {
         None => None,
     };
     let usr2 = lame_duck_signal()?;
+    let mut hup = HangUp::new()?;
     tokio::pin!(shutdown);
     tokio::pin!(usr2);
-    let outcome = tokio::select! {
+    let nats_shared = lame_duck.as_ref().map(|(shared, _)| Arc::clone(shared));
+    let outcome = loop {
+        let outcome = tokio::select! {
         Some(done) = tasks.join_next() => match done {
             Ok(served) => served.map_err(ServeError::Io),
             Err(e) => Err(ServeError::Io(std::io::Error::other(e))),
@@ -183,11 +191,62 @@ pub async fn run(plan: Arc<Plan>) -> Result<(), ServeError> {
             eprintln!("edge: shutting down");
             Ok(())
         }
+        () = hup.recv() => {
+            reload_plan(reload, nats_shared.as_deref());
+            continue;
+        }
+        };
+        break outcome;
     };
     if let Some(path) = ports_file {
         let _ = std::fs::remove_file(path);
     }
     outcome
+}
+
+/// SIGHUP: a new plan from `reload`, applied where the runtime can take it
+/// live (today: NATS users, passwords, permissions and no_auth_user, for
+/// new and connected clients). A file that does not build, or that
+/// changes what needs a restart, keeps the running plan and says why.
+fn reload_plan(reload: &Reload<'_>, nats: Option<&crate::nats::server::Shared>) {
+    let plan = match reload() {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("edge: reload failed, keeping the running configuration:\n{e}");
+            return;
+        }
+    };
+    match (nats, &plan.nats) {
+        (Some(shared), Some(new)) => match shared.reload_auth(new) {
+            Ok(()) => eprintln!("edge: reloaded: authorization"),
+            Err(e) => eprintln!("edge: reload refused, keeping the running configuration: {e}"),
+        },
+        _ => eprintln!(
+            "edge: reload refused, keeping the running configuration: adding or removing the NATS listener needs a restart"
+        ),
+    }
+}
+
+/// SIGHUP, as a stream of reload requests (never on other platforms).
+struct HangUp {
+    #[cfg(unix)]
+    signal: tokio::signal::unix::Signal,
+}
+
+impl HangUp {
+    fn new() -> std::io::Result<Self> {
+        Ok(HangUp {
+            #[cfg(unix)]
+            signal: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?,
+        })
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        self.signal.recv().await;
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await;
+    }
 }
 
 /// A future that completes on SIGUSR2 (lame duck mode); never elsewhere.

@@ -104,7 +104,11 @@ fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(crate::server::run(std::sync::Arc::new(plan)));
+    // SIGHUP builds the plan again the same way: the file (read anew) with
+    // the same flags laid over it.
+    let path = path.map(Path::to_path_buf);
+    let reload = move || build_plan(path.as_deref(), args).map_err(|errors| errors.to_string());
+    let result = runtime.block_on(crate::server::run(std::sync::Arc::new(plan), &reload));
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -40,8 +40,8 @@ pub struct Shared {
     pub sublist: Arc<SharedSublist<SubRef>>,
     /// Subscriptions of each configured account, by name (`$G` too).
     pub accounts: HashMap<Arc<str>, Arc<SharedSublist<SubRef>>>,
-    /// Decides CONNECTs.
-    pub auth: Authenticator,
+    /// Decides CONNECTs; a reload swaps it whole.
+    pub auth: arc_swap::ArcSwap<Authenticator>,
     /// TLS for every client, when the plan has a `tls` block.
     pub tls: Option<ClientTls>,
     /// Live and closed connections and traffic totals, for monitoring.
@@ -72,6 +72,37 @@ impl Shared {
     /// account the plan does not know, which authentication never yields).
     pub fn account(&self, account: &str) -> Arc<SharedSublist<SubRef>> {
         Arc::clone(self.accounts.get(account).unwrap_or(&self.sublist))
+    }
+
+    /// Takes the authentication of a reloaded plan: new CONNECTs use it at
+    /// once, and every connected client is checked again with the
+    /// credentials it logged in with (nats-server closes those that no
+    /// longer pass and applies the new permissions to the others). The
+    /// accounts cannot change yet: their subscription indexes are fixed.
+    pub fn reload_auth(&self, plan: &NatsPlan) -> Result<(), String> {
+        let names = |p: &NatsPlan| {
+            let mut v: Vec<String> = p
+                .auth
+                .accounts
+                .list
+                .iter()
+                .map(|a| a.name.clone())
+                .collect();
+            v.sort();
+            v
+        };
+        if names(plan) != names(&self.plan) {
+            return Err("adding or removing accounts needs a restart".into());
+        }
+        if plan.tls.is_some() != self.plan.tls.is_some() {
+            return Err("turning TLS on or off needs a restart".into());
+        }
+        self.auth
+            .store(Arc::new(Authenticator::new(&plan.auth, GLOBAL_ACCOUNT)));
+        for client in self.registry.open() {
+            client.reauthenticate();
+        }
+        Ok(())
     }
 
     /// Forgets a connection counted by [`try_add_connection`](Self::try_add_connection).
@@ -143,7 +174,7 @@ impl NatsServer {
             info,
             sublist,
             accounts,
-            auth,
+            auth: arc_swap::ArcSwap::from_pointee(auth),
             tls,
             registry: super::registry::Registry::default(),
             next_cid: AtomicU64::new(0),

@@ -61,7 +61,7 @@ const NO_RESPONDERS_HDR: &[u8] = b"NATS/1.0 503\r\n\r\n";
 /// Serves one accepted connection until it closes.
 pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) {
     let cid = shared.next_client_id();
-    let nonce = shared.auth.uses_nonce().then(new_nonce);
+    let nonce = shared.auth.load().uses_nonce().then(new_nonce);
     let info = shared.info.line(cid, peer.ip(), nonce.as_deref());
     match &shared.tls {
         None => {
@@ -189,10 +189,10 @@ impl Conn {
             max_control_line: usize::try_from(limits.max_control_line).unwrap_or(0),
             max_payload: usize::try_from(limits.max_payload).unwrap_or(0),
             headers: false,
-            awaiting_connect: shared.auth.awaits_connect(),
+            awaiting_connect: shared.auth.load().awaits_connect(),
         });
         let sublist = Arc::clone(&shared.sublist);
-        let authenticated = !shared.auth.enabled();
+        let authenticated = !shared.auth.load().enabled();
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -277,6 +277,13 @@ impl Conn {
                     self.send(ERR_AUTH_TIMEOUT);
                     self.flush();
                     return CloseReason::AuthenticationTimeout;
+                }
+                _ = handle.reauth.notified() => {
+                    let keep = self.reauthenticate();
+                    self.flush();
+                    if !keep {
+                        return CloseReason::AuthenticationViolation;
+                    }
                 }
                 _ = handle.kill.notified() => return CloseReason::ClientClosed,
             }
@@ -403,13 +410,10 @@ impl Conn {
     /// designation, the protocol version and no-responders support.
     fn connect(&mut self, json: &[u8]) -> bool {
         self.opts.merge(json);
-        if self.shared.auth.enabled() {
+        let auth = self.shared.auth.load_full();
+        if auth.enabled() {
             let nonce = self.nonce.as_deref().unwrap_or("");
-            let Some(identity) = self
-                .shared
-                .auth
-                .authenticate(&self.opts.credentials(), nonce)
-            else {
+            let Some(identity) = auth.authenticate(&self.opts.credentials(), nonce) else {
                 self.send(ERR_AUTH);
                 self.reason = Some(CloseReason::AuthenticationViolation);
                 return false;
@@ -417,9 +421,7 @@ impl Conn {
             if !self.authenticated {
                 self.authenticated = true;
                 self.sublist = self.shared.account(&identity.account);
-                if let Some(perms) = &identity.permissions {
-                    self.handle.rules.set(perms);
-                }
+                self.handle.rules.set(identity.permissions.as_ref());
                 self.perms = identity.permissions;
             }
         }
@@ -446,6 +448,51 @@ impl Conn {
             .store(self.opts.protocol >= 1, Ordering::Relaxed);
         self.handle.headers.store(headers, Ordering::Relaxed);
         self.ok();
+        true
+    }
+
+    /// After a reload: the client's credentials against the new users (a
+    /// client that no longer passes, or now belongs to another account, is
+    /// told `Authorization Violation` and closed), then its new permissions,
+    /// under which subscriptions no longer allowed are removed with a
+    /// violation naming their sid, as nats-server does. False to close.
+    fn reauthenticate(&mut self) -> bool {
+        let auth = self.shared.auth.load_full();
+        if !self.authenticated || !auth.enabled() {
+            return true;
+        }
+        let nonce = self.nonce.as_deref().unwrap_or("");
+        let identity = auth.authenticate(&self.opts.credentials(), nonce);
+        let same_account = identity
+            .as_ref()
+            .is_some_and(|id| Arc::ptr_eq(&self.shared.account(&id.account), &self.sublist));
+        let Some(identity) = identity.filter(|_| same_account) else {
+            self.send(ERR_AUTH);
+            self.reason = Some(CloseReason::AuthenticationViolation);
+            return false;
+        };
+        self.perms = identity.permissions;
+        self.pub_cache.clear();
+        self.handle.rules.set(self.perms.as_ref());
+        let Some(perms) = self.perms.clone() else {
+            return true;
+        };
+        let subs: Vec<SubRef> = lock(&self.handle.subs).values().cloned().collect();
+        for sub in subs {
+            let s = &sub.0;
+            let queue = s.queue.as_deref().map(str::as_bytes);
+            if !perms.can_subscribe(&s.subject, queue) {
+                let line = format!(
+                    "-ERR 'Permissions Violation for Subscription to {} (sid {})'\r\n",
+                    go_quote(&s.subject),
+                    go_quote(&s.sid)
+                );
+                self.send(line.as_bytes());
+                self.remove_sub(&sub);
+            } else if perms.needs_delivery_check(&s.subject) {
+                self.handle.rules.check_deliveries();
+            }
+        }
         true
     }
 

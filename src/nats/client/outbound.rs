@@ -32,6 +32,8 @@ pub struct ClientHandle {
     pub(super) rules: DeliveryRules,
     /// Its CONNECT asked for asynchronous INFO (`protocol` 1).
     pub(super) async_info: AtomicBool,
+    /// Wakes its reader to check its credentials again (a reload).
+    pub(super) reauth: Notify,
     /// The peer's address, for `/connz`.
     pub(super) peer: SocketAddr,
     /// When the connection was accepted.
@@ -91,6 +93,7 @@ impl ClientHandle {
             subs: Mutex::new(HashMap::new()),
             rules: DeliveryRules::default(),
             async_info: AtomicBool::new(false),
+            reauth: Notify::new(),
         }
     }
 
@@ -152,6 +155,12 @@ impl ClientHandle {
             self.queue(&[&info.lame_duck_line(self.cid, self.peer.ip())]);
             self.wake_writer.notify_one();
         }
+    }
+
+    /// Asks the reader to authenticate this client again under the
+    /// current authenticator (after a reload).
+    pub(crate) fn reauthenticate(&self) {
+        self.reauth.notify_one();
     }
 
     pub(crate) fn close_for(&self, reason: CloseReason) {

@@ -6,9 +6,10 @@
 
 use super::outbound::lock;
 use crate::nats::permissions::{Permissions, ResponseRule};
+use arc_swap::ArcSwapOption;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Reply subjects kept before expired ones are pruned.
@@ -24,18 +25,19 @@ struct Reply {
 /// Delivery-side permission state of one client.
 #[derive(Debug, Default)]
 pub(in crate::nats) struct DeliveryRules {
-    perms: OnceLock<Arc<Permissions>>,
+    perms: ArcSwapOption<Permissions>,
     check_deny: AtomicBool,
     track_replies: AtomicBool,
     replies: Mutex<HashMap<Box<[u8]>, Reply>>,
 }
 
 impl DeliveryRules {
-    /// Installs the client's permissions (its first successful CONNECT).
-    pub(super) fn set(&self, perms: &Arc<Permissions>) {
-        if self.perms.set(Arc::clone(perms)).is_ok() && perms.responses().is_some() {
-            self.track_replies.store(true, Ordering::Relaxed);
-        }
+    /// Installs the client's permissions (a CONNECT, or a reload).
+    pub(super) fn set(&self, perms: Option<&Arc<Permissions>>) {
+        self.perms.store(perms.cloned());
+        let track = perms.is_some_and(|p| p.responses().is_some());
+        self.track_replies.store(track, Ordering::Relaxed);
+        self.check_deny.store(false, Ordering::Relaxed);
     }
 
     /// A wildcard subscription reaching into the deny list: from now on
@@ -50,7 +52,10 @@ impl DeliveryRules {
         if !self.check_deny.load(Ordering::Relaxed) {
             return true;
         }
-        self.perms.get().map_or(true, |p| p.can_deliver(subject))
+        self.perms
+            .load()
+            .as_ref()
+            .map_or(true, |p| p.can_deliver(subject))
     }
 
     /// Remembers `reply` of a request delivered to this client, if it may
@@ -63,7 +68,13 @@ impl DeliveryRules {
         let mut replies = lock(&self.replies);
         // Keep the table bounded, as nats-server prunes it.
         if replies.len() >= MAX_REPLIES {
-            if let Some(ttl) = self.perms.get().and_then(|p| p.responses()).map(|r| r.ttl) {
+            let ttl = self
+                .perms
+                .load()
+                .as_ref()
+                .and_then(|p| p.responses())
+                .map(|r| r.ttl);
+            if let Some(ttl) = ttl {
                 replies.retain(|_, r| r.received.elapsed() <= ttl);
             }
         }
