@@ -11,15 +11,31 @@ pub fn edge() -> PathBuf {
 
 /// Runs `edge ARGS` in `dir` with only PATH and the given variables set, so
 /// the host environment cannot leak into `$VARIABLE` lookups.
+///
+/// A run that has not exited after 30 s (say `edge run` started serving
+/// where a test expected a refusal) is killed, so the test fails instead
+/// of hanging.
 pub fn run_edge(args: &[&str], dir: &Path, env: &[(String, String)]) -> Output {
-    Command::new(edge())
+    let mut child = Command::new(edge())
         .args(args)
         .current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .envs(env.iter().cloned())
-        .output()
-        .expect("run edge")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run edge");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().expect("wait edge").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.wait_with_output().expect("edge output")
 }
 
 /// The repository root.
