@@ -27,15 +27,34 @@ pub fn run_edge(args: &[&str], dir: &Path, env: &[(String, String)]) -> Output {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("run edge");
+    // Drained on threads, so a large output cannot fill a pipe and stall it.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let out = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let err = drain(child.stderr.take().map(|p| Box::new(p) as _));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while child.try_wait().expect("wait edge").is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait edge") {
+            break status;
+        }
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
-            break;
+            break child.wait().expect("wait edge");
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
     }
-    child.wait_with_output().expect("edge output")
 }
 
 /// The repository root.
