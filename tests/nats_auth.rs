@@ -6,19 +6,13 @@
 
 mod common;
 
+use common::rt;
+
 use common::RunningEdge;
 use futures::StreamExt;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(5);
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
 
 /// Connects once, without retrying, so a refused login is an error.
 async fn connect(

@@ -3,9 +3,13 @@
 //! Every test starts its own `edge` on 127.0.0.1 and a free port; the
 //! [`Edge`] guard kills it on drop, and every wait is bounded.
 
+mod common;
+
+use common::{free_port, rt};
+
 use futures::StreamExt;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -76,13 +80,6 @@ impl Drop for Edge {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
 /// Reads until the text received ends with `end` (or the connection
 /// closes, or [`WAIT`] passes); returns everything read.
 fn read_until(s: &mut TcpStream, end: &str) -> String {
@@ -122,14 +119,6 @@ fn closed(s: &mut TcpStream) -> bool {
         }
     }
     false
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
 }
 
 async fn next(sub: &mut async_nats::Subscriber) -> async_nats::Message {

@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::rt;
+
 use common::{write_test_certs, RunningEdge};
 use futures::StreamExt;
 use std::io::{Read, Write};
@@ -14,14 +16,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(5);
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
 
 fn tls_config(dir: &Path, extra: &str) -> String {
     format!(

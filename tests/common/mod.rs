@@ -157,3 +157,12 @@ pub fn free_port() -> u16 {
         .expect("free port")
         .port()
 }
+
+/// A two-worker tokio runtime for the client-library tests.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
