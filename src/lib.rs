@@ -12,11 +12,13 @@
 //! - [`proxy`]: the HTTP/WebSocket reverse proxy runtime;
 //! - [`tls`]: server TLS from the plan, for NATS and the proxies;
 //! - [`monitor`]: nats-server's HTTP monitoring endpoints;
+//! - [`log`]: the server log in nats-server's format;
 //! - [`cli`]: the `edge` command line (nats-server's flags included).
 
 pub mod cli;
 pub mod config;
 pub mod files;
+pub mod log;
 pub mod monitor;
 pub mod nats;
 pub mod plan;

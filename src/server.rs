@@ -66,8 +66,11 @@ pub fn unsupported(plan: &Plan) -> Vec<String> {
     if plan.monitor.https.is_some() {
         missing.push("HTTPS monitoring (issue #4)".to_string());
     }
-    if plan.log.file.is_some() || plan.log.syslog || plan.log.remote_syslog.is_some() {
-        missing.push("logging to a file or syslog".to_string());
+    if plan.log.syslog || plan.log.remote_syslog.is_some() {
+        missing.push("logging to syslog".to_string());
+    }
+    if plan.log.file_size_limit > 0 {
+        missing.push("log file rotation (logfile_size_limit)".to_string());
     }
     for proxy in &plan.proxies {
         missing.extend(crate::proxy::unsupported(proxy));
@@ -99,6 +102,11 @@ pub async fn run(plan: Arc<Plan>, reload: &Reload<'_>) -> Result<(), ServeError>
     // Handlers first: a signal that arrives once a port is open must find
     // them installed (otherwise the default action kills the process).
     let shutdown = shutdown_signal()?;
+    crate::log_info!(
+        "Starting edge {} (nats-server {} protocol)",
+        crate::cli::VERSION,
+        crate::nats::info::VERSION
+    );
     let mut tasks = tokio::task::JoinSet::new();
     let mut nats_addr = None;
     let mut monitor_addr = None;
@@ -112,6 +120,9 @@ pub async fn run(plan: Arc<Plan>, reload: &Reload<'_>) -> Result<(), ServeError>
                 addr: nats.listen.to_string(),
                 source,
             })?;
+        let shared = server.shared();
+        crate::log_info!("  Name:     {}", shared.info.server_name);
+        crate::log_info!("  ID:       {}", shared.info.server_id);
         // Bound before anything is served: a harness polling /varz may
         // connect clients as soon as it answers.
         if let Some(http) = &plan.monitor.http {
@@ -122,21 +133,20 @@ pub async fn run(plan: Arc<Plan>, reload: &Reload<'_>) -> Result<(), ServeError>
                     source,
                 })?;
             let addr = monitor.local_addr()?;
-            eprintln!("edge: starting http monitor on {addr}");
+            crate::log_info!("Starting http monitor on {addr}");
             monitor_addr = Some(addr);
             tasks.spawn(monitor.serve());
         }
         let addr = server.local_addr()?;
-        eprintln!("edge: listening for client connections on {addr}");
+        crate::log_info!("Listening for client connections on {addr}");
         nats_addr = Some(addr);
-        let shared = server.shared();
         let accept = tasks.spawn(server.serve());
         lame_duck = Some((shared, accept));
     }
     for proxy in &plan.proxies {
         let server = ProxyServer::bind(proxy, nats_addr).await?;
-        eprintln!(
-            "edge: proxy listening on {}{}",
+        crate::log_info!(
+            "Proxy listening on {}{}",
             server.local_addr()?,
             if proxy.tls.is_some() { " (tls)" } else { "" }
         );
@@ -147,6 +157,7 @@ pub async fn run(plan: Arc<Plan>, reload: &Reload<'_>) -> Result<(), ServeError>
             "a plan with neither NATS nor proxies".into(),
         ]));
     }
+    crate::log_info!("Server is ready");
     if let Some(path) = &plan.files.pid_file {
         crate::files::write_pid(std::path::Path::new(path))?;
     }
@@ -176,19 +187,19 @@ pub async fn run(plan: Arc<Plan>, reload: &Reload<'_>) -> Result<(), ServeError>
             Err(e) => Err(ServeError::Io(std::io::Error::other(e))),
         },
         () = &mut shutdown => {
-            eprintln!("edge: shutting down");
+            crate::log_info!("Initiating Shutdown...");
             Ok(())
         }
         () = &mut usr2, if lame_duck.is_some() => {
             if let Some((shared, accept)) = lame_duck.take() {
-                eprintln!("edge: entering lame duck mode, stop accepting new clients");
+                crate::log_info!("Entering lame duck mode, stop accepting new clients");
                 accept.abort();
                 tokio::select! {
                     () = crate::nats::lame_duck::drain(&shared, &plan.lame_duck) => {}
                     () = &mut shutdown => {}
                 }
             }
-            eprintln!("edge: shutting down");
+            crate::log_info!("Initiating Shutdown...");
             Ok(())
         }
         () = hup.recv() => {
@@ -212,17 +223,22 @@ fn reload_plan(reload: &Reload<'_>, nats: Option<&crate::nats::server::Shared>) 
     let plan = match reload() {
         Ok(plan) => plan,
         Err(e) => {
-            eprintln!("edge: reload failed, keeping the running configuration:\n{e}");
+            crate::log_error!(
+                "Failed to reload server configuration, keeping the running one:\n{e}"
+            );
             return;
         }
     };
     match (nats, &plan.nats) {
         (Some(shared), Some(new)) => match shared.reload_auth(new) {
-            Ok(()) => eprintln!("edge: reloaded: authorization"),
-            Err(e) => eprintln!("edge: reload refused, keeping the running configuration: {e}"),
+            Ok(()) => {
+                crate::log_info!("Reloaded: authorization users");
+                crate::log_info!("Reloaded server configuration");
+            }
+            Err(e) => crate::log_error!("Failed to reload server configuration: {e}"),
         },
-        _ => eprintln!(
-            "edge: reload refused, keeping the running configuration: adding or removing the NATS listener needs a restart"
+        _ => crate::log_error!(
+            "Failed to reload server configuration: adding or removing the NATS listener needs a restart"
         ),
     }
 }

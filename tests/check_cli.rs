@@ -198,14 +198,14 @@ fn run_refuses_what_is_not_built_yet() {
     write(
         dir.path(),
         "edge.conf",
-        "port = 4222\nlog_file = \"edge.log\"\n",
+        "port = 4222\nsyslog = true\n",
     );
     let out = common::run_edge(&["run", "edge.conf", "-p", "4999"], dir.path(), &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("listening on 0.0.0.0:4999"));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not built yet"), "{err}");
-    assert!(err.contains("logging to a file"), "{err}");
+    assert!(err.contains("logging to syslog"), "{err}");
 
     write(
         dir.path(),

@@ -735,3 +735,43 @@ fn lame_duck_mode_drains_clients_then_exits() {
     };
     assert_eq!(code, Some(0));
 }
+
+/// The log in nats-server's format: `[PID] [INF] ...` without `logtime`,
+/// appended to `log_file`, with `[DBG]` connection lines under `-D`.
+#[test]
+fn log_file_in_nats_server_format() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("edge.log");
+    let config = dir.path().join("edge.conf");
+    std::fs::write(
+        &config,
+        format!("log_file: \"{}\"\nlogtime: false\n", log.display()),
+    )
+    .expect("config");
+    let edge = Edge::start_on(free_port(), &[config.to_str().expect("utf-8"), "-D"]);
+    let mut s = quiet(&edge);
+    s.write_all(b"PING\r\n").unwrap();
+    assert_eq!(read_until(&mut s, "PONG\r\n"), "PONG\r\n");
+    drop(s);
+    let pid = edge.child.id();
+    let deadline = Instant::now() + WAIT;
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("Client connection closed") || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let prefix = format!("[{pid}] ");
+    assert!(text.lines().all(|l| l.starts_with(&prefix)), "{text}");
+    assert!(text.contains(&format!("{prefix}[INF] Server is ready\n")), "{text}");
+    assert!(
+        text.contains(&format!(
+            "{prefix}[INF] Listening for client connections on 127.0.0.1:{}\n",
+            edge.port
+        )),
+        "{text}"
+    );
+    assert!(text.contains("[DBG] 127.0.0.1:"), "{text}");
+    assert!(text.contains(" - cid:1 - Client connection created"), "{text}");
+}

@@ -89,6 +89,10 @@ fn run(args: &RunArgs) -> ExitCode {
         Err(errors) => return report(&errors),
     };
     print!("{}", plan::summary(&plan));
+    if let Err(e) = crate::log::init(&plan.log) {
+        eprintln!("edge run: cannot open the log file: {e}");
+        return ExitCode::FAILURE;
+    }
     let missing = crate::server::unsupported(&plan);
     if !missing.is_empty() {
         eprintln!("edge run: {}", crate::server::ServeError::NotBuilt(missing));

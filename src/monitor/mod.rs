@@ -204,7 +204,7 @@ impl Monitor {
             let stream = match self.listener.accept().await {
                 Ok((stream, _)) => stream,
                 Err(e) => {
-                    eprintln!("edge: monitor accept: {e}");
+                    crate::log_error!("Monitor accept error: {e}");
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     continue;
                 }

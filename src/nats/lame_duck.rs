@@ -22,6 +22,7 @@ pub async fn drain(shared: &Arc<Shared>, plan: &LameDuck) {
         return;
     }
     tokio::time::sleep(plan.grace_period).await;
+    crate::log_info!("Closing existing clients");
     let per_client = (plan.duration.saturating_sub(plan.grace_period) / clients.len() as u32)
         .clamp(Duration::from_nanos(1), Duration::from_secs(1));
     let mut seed = std::time::SystemTime::now()

@@ -200,7 +200,7 @@ impl NatsServer {
                 Ok(pair) => pair,
                 Err(e) => {
                     // Out of file descriptors and the like: wait, keep serving.
-                    eprintln!("edge: accept: {e}");
+                    crate::log_error!("Client accept error: {e}");
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     continue;
                 }

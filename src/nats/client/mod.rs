@@ -133,11 +133,16 @@ async fn serve_stream<R, W>(
         return;
     }
     shared.registry.opened(&handle);
+    crate::log_debug!("{peer} - cid:{cid} - Client connection created");
     let mut conn = Conn::new(Arc::clone(&shared), Arc::clone(&handle), nonce);
     conn.flush();
     let reason = conn.run(&mut reader).await;
     conn.flush();
-    lock(&handle.out).reason.get_or_insert(reason);
+    let reason = *lock(&handle.out).reason.get_or_insert(reason);
+    crate::log_debug!(
+        "{peer} - cid:{cid} - Client connection closed: {}",
+        reason.as_str()
+    );
     // Recorded with its subscriptions, before they are dropped below.
     shared.registry.closed(&handle);
     let subs: Vec<SubRef> = lock(&handle.subs).drain().map(|(_, s)| s).collect();
