@@ -2,11 +2,11 @@
 //!
 //! The NATS client listener (auth, accounts, TLS), HTTP monitoring, the
 //! proxy listeners (see [`crate::proxy`]), pid and ports files; no
-//! clustering, websocket, HTTPS monitoring or log files yet: [`unsupported`] names what a plan asks
+//! clustering, websocket or syslog yet: [`unsupported`] names what a plan asks
 //! for beyond that, and [`run`] refuses such a plan instead of serving it
 //! without.
 
-use crate::monitor::Monitor;
+use crate::monitor::{Monitor, MonitorTls};
 use crate::nats::server::NatsServer;
 use crate::plan::Plan;
 use crate::proxy::{server::StartError, ProxyServer};
@@ -63,9 +63,7 @@ pub fn unsupported(plan: &Plan) -> Vec<String> {
             missing.push("NATS over websocket".to_string());
         }
     }
-    if plan.monitor.https.is_some() {
-        missing.push("HTTPS monitoring (issue #4)".to_string());
-    }
+
     if plan.log.syslog || plan.log.remote_syslog.is_some() {
         missing.push("logging to syslog".to_string());
     }
@@ -110,6 +108,7 @@ pub async fn run(plan: Arc<Plan>, reload: &Reload<'_>) -> Result<(), ServeError>
     let mut tasks = tokio::task::JoinSet::new();
     let mut nats_addr = None;
     let mut monitor_addr = None;
+    let mut monitor_tls_addr = None;
     // What lame duck mode needs: the clients' shared state and the accept
     // loop to stop.
     let mut lame_duck = None;
@@ -125,16 +124,31 @@ pub async fn run(plan: Arc<Plan>, reload: &Reload<'_>) -> Result<(), ServeError>
         crate::log_info!("  ID:       {}", shared.info.server_id);
         // Bound before anything is served: a harness polling /varz may
         // connect clients as soon as it answers.
-        if let Some(http) = &plan.monitor.http {
-            let monitor = Monitor::bind(http, &plan.monitor.base_path, server.shared())
+        let https = plan
+            .monitor
+            .https
+            .as_ref()
+            .zip(nats.tls.as_ref())
+            .map(|(listen, tls)| (listen, Some(MonitorTls(tls)), "https"));
+        let http = plan
+            .monitor
+            .http
+            .as_ref()
+            .map(|listen| (listen, None, "http"));
+        for (listen, tls, scheme) in http.into_iter().chain(https) {
+            let monitor = Monitor::bind(listen, &plan.monitor.base_path, server.shared(), tls)
                 .await
                 .map_err(|source| ServeError::Bind {
-                    addr: http.to_string(),
+                    addr: listen.to_string(),
                     source,
                 })?;
             let addr = monitor.local_addr()?;
-            crate::log_info!("Starting http monitor on {addr}");
-            monitor_addr = Some(addr);
+            crate::log_info!("Starting {scheme} monitor on {addr}");
+            if scheme == "http" {
+                monitor_addr = Some(addr);
+            } else {
+                monitor_tls_addr = Some(addr);
+            }
             tasks.spawn(monitor.serve());
         }
         let addr = server.local_addr()?;
@@ -166,6 +180,7 @@ pub async fn run(plan: Arc<Plan>, reload: &Reload<'_>) -> Result<(), ServeError>
             let ports = crate::files::Ports {
                 nats: nats_addr.into_iter().collect(),
                 monitoring: monitor_addr.into_iter().collect(),
+                monitoring_tls: monitor_tls_addr.into_iter().collect(),
                 ..Default::default()
             };
             Some(crate::files::write_ports(

@@ -1052,22 +1052,52 @@ fn responses_match_the_nats_server_recording() {
     );
 }
 
+/// `https` serves the same endpoints over TLS with the client `tls`
+/// block's certificate (nats-server's `-ms`).
 #[test]
-fn https_monitoring_is_refused_not_served_without_tls() {
+fn https_monitoring_serves_varz_over_tls() {
     let dir = tempfile::tempdir().expect("tempdir");
     common::write_test_certs(dir.path());
+    let mport = free_port();
     let conf = format!(
-        "port: {}\nhttps: {}\ntls {{ cert_file: \"{}\", key_file: \"{}\" }}\n",
-        free_port(),
+        "listen: 127.0.0.1:{}\nhttps: 127.0.0.1:{mport}\ntls {{ cert_file: \"{}\", key_file: \"{}\" }}\n",
         free_port(),
         dir.path().join("server.pem").display(),
         dir.path().join("server-key.pem").display()
     );
-    std::fs::write(dir.path().join("edge.conf"), conf).expect("write config");
-    let out = common::run_edge(&["run", "edge.conf"], dir.path(), &[]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("HTTPS monitoring (issue #4)"), "{err}");
+    let edge = common::RunningEdge::start(&conf);
+    let ca = dir.path().join("ca.pem");
+    let body = common::rt().block_on(async move {
+        use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(&ca).expect("ca") {
+            roots.add(cert.expect("cert")).expect("add");
+        }
+        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", mport))
+            .await
+            .expect("connect");
+        let name = ServerName::try_from("localhost").expect("name");
+        let mut tls = connector.connect(name, tcp).await.expect("TLS handshake");
+        tls.write_all(b"GET /varz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("request");
+        let mut response = Vec::new();
+        let _ = tls.read_to_end(&mut response).await;
+        String::from_utf8_lossy(&response).into_owned()
+    });
+    drop(edge);
+    assert!(body.starts_with("HTTP/1.1 200 OK\r\n"), "{body}");
+    assert!(body.contains("\"server_id\":"), "{body}");
+    assert!(body.contains(&format!("\"https_port\": {mport}")), "{body}");
 }
 
 #[test]

@@ -764,7 +764,10 @@ fn log_file_in_nats_server_format() {
     };
     let prefix = format!("[{pid}] ");
     assert!(text.lines().all(|l| l.starts_with(&prefix)), "{text}");
-    assert!(text.contains(&format!("{prefix}[INF] Server is ready\n")), "{text}");
+    assert!(
+        text.contains(&format!("{prefix}[INF] Server is ready\n")),
+        "{text}"
+    );
     assert!(
         text.contains(&format!(
             "{prefix}[INF] Listening for client connections on 127.0.0.1:{}\n",
@@ -773,5 +776,8 @@ fn log_file_in_nats_server_format() {
         "{text}"
     );
     assert!(text.contains("[DBG] 127.0.0.1:"), "{text}");
-    assert!(text.contains(" - cid:1 - Client connection created"), "{text}");
+    assert!(
+        text.contains(" - cid:1 - Client connection created"),
+        "{text}"
+    );
 }

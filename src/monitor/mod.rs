@@ -129,6 +129,9 @@ pub struct State {
     shared: Arc<Shared>,
     http_host: String,
     http_port: u16,
+    /// The port when this listener is `https` (0 otherwise; and
+    /// `http_port` is then 0), as `/varz` reports them.
+    https_port: u16,
     /// `http_base_path` as configured (reported by `/varz`).
     base_path: String,
     /// Full path of each endpoint.
@@ -156,35 +159,71 @@ impl State {
 }
 
 /// A bound monitoring listener, ready to [`serve`](Monitor::serve).
-#[derive(Debug)]
 pub struct Monitor {
     listener: TcpListener,
     state: Arc<State>,
+    /// For `https`: the client `tls` block's certificates.
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
+
+impl std::fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Monitor")
+            .field("listener", &self.listener)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for MonitorTls<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MonitorTls")
+    }
+}
+
+/// The TLS an `https` monitor listener serves with.
+pub struct MonitorTls<'a>(pub &'a crate::plan::TlsPlan);
 
 impl Monitor {
     /// Binds `listen` (bind it with the client listener, so `/varz`
     /// answers as soon as clients can connect).
+    /// With `tls`, it serves HTTPS (nats-server's `https`/`-ms`).
     pub async fn bind(
         listen: &HostPort,
         base_path: &str,
         shared: Arc<Shared>,
+        tls: Option<MonitorTls<'_>>,
     ) -> std::io::Result<Monitor> {
+        let tls = match tls {
+            Some(MonitorTls(plan)) => {
+                let mut config = crate::tls::server_config(plan).map_err(std::io::Error::other)?;
+                config.alpn_protocols = vec![b"http/1.1".to_vec()];
+                Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+            }
+            None => None,
+        };
         let host = if listen.host.is_empty() {
             "0.0.0.0"
         } else {
             listen.host.as_str()
         };
         let listener = TcpListener::bind((host, listen.port)).await?;
-        let http_port = listener.local_addr()?.port();
+        let bound = listener.local_addr()?.port();
+        let (http_port, https_port) = if tls.is_some() {
+            (0, bound)
+        } else {
+            (bound, 0)
+        };
         let base = normalize_base(base_path);
         let routes = ROUTES.iter().map(|(p, e)| (join(&base, p), *e)).collect();
         Ok(Monitor {
             listener,
+            tls,
             state: Arc::new(State {
                 shared,
                 http_host: host.to_string(),
                 http_port,
+                https_port,
                 base_path: base_path.to_string(),
                 routes,
                 req_stats: Mutex::new(BTreeMap::new()),
@@ -210,19 +249,40 @@ impl Monitor {
                 }
             };
             let state = Arc::clone(&self.state);
+            let tls = self.tls.clone();
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let state = Arc::clone(&state);
-                    async move { Ok::<_, Infallible>(handle(&state, &req)) }
-                });
-                // Go's canonical header case (Content-Type), as nats-server.
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .title_case_headers(true)
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                match tls {
+                    None => serve_http(state, stream).await,
+                    Some(acceptor) => {
+                        let handshake = tokio::time::timeout(
+                            std::time::Duration::from_secs(5),
+                            acceptor.accept(stream),
+                        )
+                        .await;
+                        if let Ok(Ok(stream)) = handshake {
+                            serve_http(state, stream).await;
+                        }
+                    }
+                }
             });
         }
     }
+}
+
+/// One HTTP/1.1 connection, plain or TLS.
+async fn serve_http<S>(state: Arc<State>, stream: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let state = Arc::clone(&state);
+        async move { Ok::<_, Infallible>(handle(&state, &req)) }
+    });
+    // Go's canonical header case (Content-Type), as nats-server.
+    let _ = hyper::server::conn::http1::Builder::new()
+        .title_case_headers(true)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
 }
 
 /// A finished response.

@@ -120,7 +120,7 @@ pub fn varz(state: &State) -> String {
         http_host: state.http_host.clone(),
         http_port: state.http_port,
         http_base_path: state.base_path.clone(),
-        https_port: 0,
+        https_port: state.https_port,
         auth_timeout: plan.auth.timeout.as_secs_f64(),
         max_control_line: limits.max_control_line,
         max_payload: limits.max_payload,
