@@ -181,7 +181,6 @@ pub async fn run(plan: Arc<Plan>, reload: &Reload<'_>) -> Result<(), ServeError>
                 nats: nats_addr.into_iter().collect(),
                 monitoring: monitor_addr.into_iter().collect(),
                 monitoring_tls: monitor_tls_addr.into_iter().collect(),
-                ..Default::default()
             };
             Some(crate::files::write_ports(
                 std::path::Path::new(dir),
