@@ -8,7 +8,7 @@ use super::connz::SubDetail;
 use super::gofmt::{self, ser_float, ser_time};
 use super::query::{Query, QueryError};
 use crate::nats::server::Shared;
-use crate::nats::subject::{filter_matches, is_valid_literal};
+use crate::nats::subject::{filter_matches, is_valid_publish_subject};
 use crate::nats::sublist::SublistStats;
 use crate::nats::GLOBAL_ACCOUNT;
 use serde::Serialize;
@@ -81,7 +81,7 @@ pub fn subsz(shared: &Shared, query: &Query) -> Result<String, SubszError> {
         n => n,
     };
     let test = query.get("test");
-    if !test.is_empty() && !is_valid_literal(test.as_bytes()) {
+    if !test.is_empty() && !is_valid_publish_subject(test.as_bytes()) {
         return Err(SubszError::Test(test.to_string()));
     }
     // Only the global account exists; an `acc` filter naming another

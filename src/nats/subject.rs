@@ -12,6 +12,17 @@ pub fn is_valid_literal(subject: impl AsRef<[u8]>) -> bool {
     valid(subject.as_ref(), false)
 }
 
+/// nats-server 2.9.10's `IsValidLiteralSubject`, which a pedantic
+/// publish and `/subsz?test=` are held to: non-empty tokens, none of them
+/// a wildcard. Unlike [`is_valid_literal`] it allows whitespace (a
+/// subject may hold a `\r` or a leading `\n` on the wire).
+pub fn is_valid_publish_subject(subject: impl AsRef<[u8]>) -> bool {
+    subject
+        .as_ref()
+        .split(|&b| b == b'.')
+        .all(|t| !t.is_empty() && t != b"*" && t != b">")
+}
+
 /// One pass over the bytes (subjects are bytes on the wire, UTF-8 or not),
 /// no allocation.
 fn valid(bytes: &[u8], wildcards: bool) -> bool {

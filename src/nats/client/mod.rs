@@ -23,7 +23,7 @@ use super::auth::new_nonce;
 use super::permissions::Permissions;
 use super::protocol::{Config, Op, Parser, ProtocolError};
 use super::server::Shared;
-use super::subject::{is_valid_filter, is_valid_literal};
+use super::subject::{is_valid_filter, is_valid_publish_subject};
 use super::sublist::SharedSublist;
 use bytes::{Buf, Bytes, BytesMut};
 use opts::Opts;
@@ -562,7 +562,7 @@ impl Conn {
     /// nats-server 2.9.10 (`processPub`): an invalid literal is reported and
     /// the message is still published; others skip the scan entirely.
     fn check_publish_subject(&self, subject: &[u8]) {
-        if self.opts.pedantic && !is_valid_literal(subject) {
+        if self.opts.pedantic && !is_valid_publish_subject(subject) {
             self.send(ERR_INVALID_PUBLISH);
         }
     }
