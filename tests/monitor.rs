@@ -1141,3 +1141,26 @@ fn monitoring_defaults_to_the_client_host() {
         "{out}"
     );
 }
+
+/// With accounts, `/varz` and `/subsz` count every account's
+/// subscriptions, and `/subsz?acc=` one account's.
+#[test]
+fn subscriptions_are_counted_across_accounts() {
+    let edge = Edge::start_with(
+        &[],
+        Some("accounts { A { users = [{user: a, password: p}] }, B { users = [{user: b, password: p}] } }\n"),
+    );
+    edge.wait_http("/varz");
+    let mut a = edge.client(r#"{"verbose":false,"user":"a","pass":"p"}"#);
+    let mut b = edge.client(r#"{"verbose":false,"user":"b","pass":"p"}"#);
+    a.send("SUB x 1\r\nSUB y 2\r\n");
+    a.ping();
+    b.send("SUB x 1\r\n");
+    b.ping();
+    let varz = wait_json(&edge, "/varz", |v| v["subscriptions"] == 3);
+    assert_eq!(varz["subscriptions"], 3);
+    assert_eq!(edge.json("/subsz")["num_subscriptions"], 3);
+    assert_eq!(edge.json("/subsz?acc=A")["num_subscriptions"], 2);
+    assert_eq!(edge.json("/subsz?acc=B")["num_subscriptions"], 1);
+    assert_eq!(edge.json("/subsz?acc=nobody")["num_subscriptions"], 0);
+}

@@ -84,14 +84,20 @@ pub fn subsz(shared: &Shared, query: &Query) -> Result<String, SubszError> {
     if !test.is_empty() && !is_valid_publish_subject(test.as_bytes()) {
         return Err(SubszError::Test(test.to_string()));
     }
-    // Only the global account exists; an `acc` filter naming another
-    // leaves nothing to count, as in nats-server.
+    // Every account's counters, or one account's; an account the plan
+    // does not know leaves nothing to count, as in nats-server. The
+    // listing is of all clients (connections do not show their account
+    // here yet), so it is given without a filter or for `$G` only.
     let acc = query.get("acc");
     let in_account = acc.is_empty() || acc == GLOBAL_ACCOUNT;
-    let stats = if in_account {
-        shared.sublist.stats()
+    let stats = if acc.is_empty() {
+        shared.sublist_stats()
     } else {
-        SublistStats::default()
+        shared
+            .accounts
+            .get(acc)
+            .map(|s| s.stats())
+            .unwrap_or_default()
     };
     let mut list = Vec::new();
     if subs && in_account {

@@ -154,7 +154,7 @@ pub fn varz(state: &State) -> String {
         in_bytes: t.in_bytes.load(Ordering::Relaxed),
         out_bytes: t.out_bytes.load(Ordering::Relaxed),
         slow_consumers: t.slow_consumers.load(Ordering::Relaxed),
-        subscriptions: shared.sublist.count(),
+        subscriptions: shared.subscription_count(),
         http_req_stats: state.req_stats(),
         config_load_time: reg.start,
         system_account: "$SYS",

@@ -74,6 +74,21 @@ impl Shared {
         Arc::clone(self.accounts.get(account).unwrap_or(&self.sublist))
     }
 
+    /// Subscriptions in every account, as `/varz` counts them.
+    pub fn subscription_count(&self) -> usize {
+        self.accounts.values().map(|s| s.count()).sum()
+    }
+
+    /// The subscription indexes' counters summed over the accounts, as
+    /// `/subsz` reports them.
+    pub fn sublist_stats(&self) -> super::sublist::SublistStats {
+        let mut total = super::sublist::SublistStats::default();
+        for sublist in self.accounts.values() {
+            total.add(&sublist.stats());
+        }
+        total
+    }
+
     /// Takes the authentication of a reloaded plan: new CONNECTs use it at
     /// once, and every connected client is checked again with the
     /// credentials it logged in with (nats-server closes those that no
