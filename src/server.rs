@@ -8,6 +8,7 @@
 
 use crate::monitor::{Monitor, MonitorTls};
 use crate::nats::server::NatsServer;
+use crate::plan::auth::ExportKind;
 use crate::plan::Plan;
 use crate::proxy::{server::StartError, ProxyServer};
 use std::sync::Arc;
@@ -39,14 +40,12 @@ pub enum ServeError {
 pub fn unsupported(plan: &Plan) -> Vec<String> {
     let mut missing = Vec::new();
     if let Some(nats) = &plan.nats {
-        if nats
-            .auth
-            .accounts
-            .list
-            .iter()
-            .any(|a| !a.exports.is_empty() || !a.imports.is_empty())
-        {
-            missing.push("account exports/imports (issue #4)".to_string());
+        let services = |a: &crate::plan::auth::Account| {
+            a.exports.iter().any(|e| e.kind == ExportKind::Service)
+                || a.imports.iter().any(|i| i.kind == ExportKind::Service)
+        };
+        if nats.auth.accounts.list.iter().any(services) {
+            missing.push("account service exports/imports (issue #4)".to_string());
         }
         if let Some(tls) = &nats.tls {
             if tls.verify_and_map {

@@ -206,13 +206,16 @@ fn run_refuses_what_is_not_built_yet() {
     write(
         dir.path(),
         "cluster.conf",
-        "cluster { port = 6222 }\naccounts { A { users = [{user: a}], exports = [{stream: x}] } }\n",
+        "cluster { port = 6222 }\naccounts { A { users = [{user: a}], exports = [{service: x}] } }\n",
     );
     let out = common::run_edge(&["run", "cluster.conf"], dir.path(), &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cluster routes"), "{err}");
-    assert!(err.contains("account exports/imports (issue #4)"), "{err}");
+    assert!(
+        err.contains("account service exports/imports (issue #4)"),
+        "{err}"
+    );
 }
 
 #[test]

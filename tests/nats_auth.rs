@@ -290,3 +290,47 @@ fn reload_changes_passwords_and_permissions_under_live_clients() {
     let mut again = login("b", "changed");
     assert_eq!(read(&mut again), "PONG\r\n");
 }
+
+/// A stream exported by account A and imported by B with a prefix: B's
+/// subscribers get A's messages under the prefix; nothing leaks the other
+/// way, and an account that imports nothing gets nothing.
+#[test]
+fn stream_import_delivers_across_accounts() {
+    let edge = RunningEdge::start(
+        "accounts {\n\
+           A { users = [{user: a, password: p}], exports = [{stream: \"events.>\"}] }\n\
+           B { users = [{user: b, password: p}], imports = [{stream: {account: A, subject: \"events.>\"}, prefix: from_a}] }\n\
+           C { users = [{user: c, password: p}] }\n\
+         }\n",
+    );
+    rt().block_on(async {
+        let login = |u: &str| async_nats::ConnectOptions::with_user_and_password(u.into(), "p".into());
+        let a = connect(&edge, login("a")).await.expect("a");
+        let b = connect(&edge, login("b")).await.expect("b");
+        let c = connect(&edge, login("c")).await.expect("c");
+        let mut in_b = b.subscribe("from_a.events.>").await.expect("sub b");
+        let mut b_plain = b.subscribe("events.>").await.expect("sub b plain");
+        let mut in_c = c.subscribe(">").await.expect("sub c");
+        let mut in_a = a.subscribe("events.>").await.expect("sub a");
+        for client in [&a, &b, &c] {
+            client.flush().await.expect("flush");
+        }
+        a.publish("events.login", "hello".into()).await.expect("publish");
+        a.publish("private.x", "secret".into()).await.expect("publish");
+        a.flush().await.expect("flush");
+        let got = tokio::time::timeout(WAIT, in_b.next()).await;
+        assert!(
+            matches!(&got, Ok(Some(m)) if m.subject.as_str() == "from_a.events.login" && &m.payload[..] == b"hello"),
+            "{got:?}"
+        );
+        let got = tokio::time::timeout(WAIT, in_a.next()).await;
+        assert!(matches!(got, Ok(Some(m)) if m.subject.as_str() == "events.login"));
+        let quiet = Duration::from_millis(300);
+        assert!(tokio::time::timeout(quiet, b_plain.next()).await.is_err());
+        assert!(tokio::time::timeout(quiet, in_c.next()).await.is_err());
+        // B's own publications do not flow back into A.
+        b.publish("events.back", "no".into()).await.expect("publish");
+        b.flush().await.expect("flush");
+        assert!(tokio::time::timeout(quiet, in_a.next()).await.is_err());
+    });
+}

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod imports;
 pub mod info;
 pub mod lame_duck;
 pub mod nkey;

@@ -40,6 +40,8 @@ pub struct Shared {
     pub sublist: Arc<SharedSublist<SubRef>>,
     /// Subscriptions of each configured account, by name (`$G` too).
     pub accounts: HashMap<Arc<str>, Arc<SharedSublist<SubRef>>>,
+    /// Stream imports, by exporting account.
+    pub stream_imports: super::imports::StreamImports<SubRef>,
     /// Decides CONNECTs; a reload swaps it whole.
     pub auth: arc_swap::ArcSwap<Authenticator>,
     /// TLS for every client, when the plan has a `tls` block.
@@ -188,6 +190,7 @@ impl NatsServer {
             plan: plan.clone(),
             info,
             sublist,
+            stream_imports: super::imports::compile(&plan.auth.accounts, &accounts),
             accounts,
             auth: arc_swap::ArcSwap::from_pointee(auth),
             tls,

@@ -496,7 +496,41 @@ fn filter_subject(n: &Node) -> Result<String> {
 fn check_imports(cx: &mut Lowering, accounts: &Accounts, map: &crate::config::tree::Map) {
     for acc in &accounts.list {
         for imp in &acc.imports {
-            if !accounts.list.iter().any(|a| a.name == imp.account) {
+            let source = accounts.list.iter().find(|a| a.name == imp.account);
+            // As nats-server: the source must export the subject (or a
+            // wildcard covering it) to this account, or to everyone.
+            let authorized = source.is_some_and(|s| {
+                s.exports.iter().any(|e| {
+                    e.kind == imp.kind
+                        && crate::nats::permissions::is_subset_match(
+                            imp.subject.as_bytes(),
+                            e.subject.as_bytes(),
+                        )
+                        && (e.accounts.is_empty() || e.accounts.contains(&acc.name))
+                })
+            });
+            if source.is_some() && !authorized {
+                let pos = map
+                    .get(&acc.name)
+                    .map(|n| n.pos.clone())
+                    .unwrap_or_default();
+                let kind = match imp.kind {
+                    crate::plan::auth::ExportKind::Stream => "stream",
+                    crate::plan::auth::ExportKind::Service => "service",
+                };
+                cx.invalid(
+                    &pos,
+                    format!(
+                        "Error adding {kind} import {:?}: {kind} import not authorized",
+                        imp.subject
+                    ),
+                    format!(
+                        "export it from account `{}` (`exports = [{{{kind}: \"{}\"}}]`), or fix the subject",
+                        imp.account, imp.subject
+                    ),
+                );
+            }
+            if source.is_none() {
                 let pos = map
                     .get(&acc.name)
                     .map(|n| n.pos.clone())

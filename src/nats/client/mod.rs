@@ -20,11 +20,12 @@ pub use stats::{ClientMeta, CloseReason, ConnSnapshot, SubSnapshot};
 pub use subscription::{SubRef, Subscription};
 
 use super::auth::new_nonce;
+use super::imports::StreamImport;
 use super::permissions::Permissions;
 use super::protocol::{Config, Op, Parser, ProtocolError};
 use super::server::Shared;
 use super::subject::{is_valid_filter, is_valid_publish_subject};
-use super::sublist::SharedSublist;
+use super::sublist::{MatchResult, SharedSublist};
 use bytes::{Buf, Bytes, BytesMut};
 use opts::Opts;
 use outbound::{lock, write_loop, Queued};
@@ -167,6 +168,8 @@ struct Conn {
     rtt_measured: bool,
     /// The subscription index of the client's account.
     sublist: Arc<SharedSublist<SubRef>>,
+    /// Other accounts' imports of this account's streams (None: none).
+    imports: Option<Arc<Vec<StreamImport<SubRef>>>>,
     /// The nonce its INFO carried (nkey users sign it).
     nonce: Option<String>,
     /// A CONNECT has authenticated it (or no authentication is configured).
@@ -197,6 +200,7 @@ impl Conn {
             awaiting_connect: shared.auth.load().awaits_connect(),
         });
         let sublist = Arc::clone(&shared.sublist);
+        let imports = shared.stream_imports.get(super::GLOBAL_ACCOUNT).cloned();
         let authenticated = !shared.auth.load().enabled();
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -210,6 +214,7 @@ impl Conn {
             opts: Opts::default(),
             pings_out: 0,
             rtt_measured: false,
+            imports,
             sublist,
             nonce,
             authenticated,
@@ -426,6 +431,7 @@ impl Conn {
             if !self.authenticated {
                 self.authenticated = true;
                 self.sublist = self.shared.account(&identity.account);
+                self.imports = self.shared.stream_imports.get(&identity.account).cloned();
                 self.handle.rules.set(identity.permissions.as_ref());
                 self.perms = identity.permissions;
             }
@@ -577,6 +583,33 @@ impl Conn {
         // As nats-server: any bytes are a subject (a pedantic client was
         // warned above); one with an empty token matches nothing.
         let result = self.sublist.matches(subject);
+        let mut delivered = self.deliver_all(&result, subject, reply, headers, payload);
+        if let Some(imports) = self.imports.clone() {
+            for import in imports.iter() {
+                if let Some(mapped) = import.map(subject) {
+                    let result = import.into.matches(&*mapped);
+                    delivered |= self.deliver_all(&result, &mapped, reply, headers, payload);
+                }
+            }
+        }
+        if !delivered && self.opts.no_responders {
+            if let Some(reply) = reply {
+                self.no_responders(reply);
+            }
+        }
+    }
+
+    /// Delivers to every plain subscription of `result` and one member of
+    /// each queue group (a random start, the next member when one cannot
+    /// take it); true when anyone got it.
+    fn deliver_all(
+        &mut self,
+        result: &MatchResult<SubRef>,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+    ) -> bool {
         let mut delivered = false;
         for sub in &result.plain {
             delivered |= self.deliver(sub, subject, reply, headers, payload);
@@ -597,11 +630,7 @@ impl Conn {
                 }
             }
         }
-        if !delivered && self.opts.no_responders {
-            if let Some(reply) = reply {
-                self.no_responders(reply);
-            }
-        }
+        delivered
     }
 
     /// Appends one message to `sub`'s client; false when it was not sent

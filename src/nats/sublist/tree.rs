@@ -338,32 +338,48 @@ impl<S: Clone + Eq + Hash> Level<S> {
     }
 
     /// Adds every subscription matching the publish subject `tokens` (none
-    /// empty, at least one) to `out`.
+    /// empty, at least one) to `out`, in nats-server's `matchLevel` order
+    /// (it decides which of a client's subscriptions gets a message first):
+    /// at each level the `>` node, then everything under the `*` branch,
+    /// then the literal branch; at the last token the literal node before
+    /// the `*` node.
     pub(super) fn collect(&self, tokens: &[&[u8]], out: &mut ResultBuilder<S>) {
-        // Pending `*` branches; the literal branch is followed in place.
-        let mut pending: Vec<(&Level<S>, usize)> = Vec::new();
-        let mut cursor = Some((self, 0));
-        while let Some((level, i)) = cursor.take().or_else(|| pending.pop()) {
+        enum Task<'a, S> {
+            Level(&'a Level<S>, usize),
+            Add(&'a Node<S>),
+        }
+        let mut tasks = vec![Task::Level(self, 0)];
+        while let Some(task) = tasks.pop() {
+            let (level, i) = match task {
+                Task::Add(node) => {
+                    out.add(node);
+                    continue;
+                }
+                Task::Level(level, i) => (level, i),
+            };
             let Some(token) = tokens.get(i) else {
                 continue;
             };
             let last = i + 1 == tokens.len();
+            let literal = level.literal.get(*token);
+            let one = level.one.as_deref();
+            // Pushed in reverse: the stack pops them in nats-server's order.
+            if last {
+                tasks.extend(one.map(Task::Add));
+                tasks.extend(literal.map(Task::Add));
+            } else {
+                tasks.extend(
+                    literal
+                        .and_then(|n| n.next.as_deref())
+                        .map(|next| Task::Level(next, i + 1)),
+                );
+                tasks.extend(
+                    one.and_then(|n| n.next.as_deref())
+                        .map(|next| Task::Level(next, i + 1)),
+                );
+            }
             if let Some(rest) = level.rest.as_deref() {
                 out.add(rest);
-            }
-            if let Some(one) = level.one.as_deref() {
-                if last {
-                    out.add(one);
-                } else if let Some(next) = one.next.as_deref() {
-                    pending.push((next, i + 1));
-                }
-            }
-            if let Some(node) = level.literal.get(*token) {
-                if last {
-                    out.add(node);
-                } else if let Some(next) = node.next.as_deref() {
-                    cursor = Some((next, i + 1));
-                }
             }
         }
     }
