@@ -127,7 +127,10 @@ pub async fn run(plan: Arc<Plan>) -> Result<(), ServeError> {
             Ok(served) => served?,
             Err(e) => return Err(ServeError::Io(std::io::Error::other(e))),
         },
-        () = shutdown => eprintln!("edge: shutting down"),
+        () = shutdown => {
+            crate::proxy::log::flush();
+            eprintln!("edge: shutting down");
+        }
     }
     Ok(())
 }

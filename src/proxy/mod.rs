@@ -18,7 +18,8 @@
 //! - [`tls`]: the listener's TLS;
 //! - [`error`]: upstream failures as 502/504 or the declared error page;
 //! - [`events`]: WebSocket open/close published on NATS (`events_subject`);
-//! - [`body`]: the body types and the access log written when a body ends.
+//! - [`body`]: the body types and the access log written when a body ends;
+//! - [`log`]: the buffered log those lines go to.
 
 pub mod balance;
 pub mod body;
@@ -28,6 +29,7 @@ pub mod events;
 pub mod forward;
 pub mod headers;
 pub mod health;
+pub mod log;
 pub mod redirect;
 pub mod response;
 pub mod server;

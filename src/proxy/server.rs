@@ -146,7 +146,7 @@ impl ProxyServer {
             let (tcp, peer) = match self.listener.accept().await {
                 Ok(pair) => pair,
                 Err(e) => {
-                    eprintln!("edge: proxy accept failed: {e}");
+                    crate::proxy_log!("edge: proxy accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -163,8 +163,12 @@ impl ProxyServer {
                     tokio::spawn(async move {
                         match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
                             Ok(Ok(stream)) => serve_connection(shared, stream, peer, true).await,
-                            Ok(Err(e)) => eprintln!("edge: proxy TLS handshake with {peer}: {e}"),
-                            Err(_) => eprintln!("edge: proxy TLS handshake with {peer} timed out"),
+                            Ok(Err(e)) => {
+                                crate::proxy_log!("edge: proxy TLS handshake with {peer}: {e}")
+                            }
+                            Err(_) => {
+                                crate::proxy_log!("edge: proxy TLS handshake with {peer} timed out")
+                            }
                         }
                     });
                 }
@@ -185,6 +189,8 @@ pub struct Conn {
 /// Idle tracking for `timeout`: the last time bytes moved, and the
 /// allowed idle time (set by the route of the latest request; 0 = none).
 struct Idle {
+    /// False when no route sets `timeout`: nothing reads the clock then.
+    enabled: bool,
     start: Instant,
     last_ms: AtomicU64,
     timeout_ms: AtomicU64,
@@ -192,6 +198,9 @@ struct Idle {
 
 impl Idle {
     fn touch(&self) {
+        if !self.enabled {
+            return;
+        }
         let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last_ms.store(now, Ordering::Relaxed);
     }
@@ -248,6 +257,22 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
         polled
     }
 
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.idle.touch();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
     fn poll_flush(
         mut self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
@@ -270,6 +295,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let idle = Arc::new(Idle {
+        enabled: shared.watch_idle,
         start: Instant::now(),
         last_ms: AtomicU64::new(0),
         timeout_ms: AtomicU64::new(0),
@@ -309,31 +335,23 @@ async fn handle(
     req: Request<hyper::body::Incoming>,
 ) -> Result<Response<Logged>, Infallible> {
     let start = Instant::now();
-    let method = req.method().to_string();
-    let url = req.uri().to_string();
-    let host = req
-        .uri()
-        .authority()
-        .map(|a| a.as_str().to_owned())
-        .or_else(|| {
+    let method = req.method().clone();
+    let url = req.uri().clone();
+    let bad = bad_host(&req);
+    let index = if bad {
+        None
+    } else {
+        let host = req.uri().authority().map(|a| a.as_str()).or_else(|| {
             req.headers()
                 .get(header::HOST)
                 .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
         });
-    let path = req
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
-    let index = if bad_host(&req) {
-        None
-    } else {
-        shared.plan.router.route(host.as_deref(), &path)
+        let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        shared.plan.router.route(host, path)
     };
     let (res, upstream, in_flight) =
         match index.and_then(|i| Some((shared.plan.routes.get(i)?, shared.routes.get(i)?))) {
-            None if bad_host(&req) => (plain(StatusCode::BAD_REQUEST), "-".to_owned(), None),
+            None if bad => (plain(StatusCode::BAD_REQUEST), "-".to_owned(), None),
             _ if req.method() == Method::CONNECT => {
                 // A reverse proxy is not a tunnel (node's server drops CONNECT).
                 let mut res = plain(StatusCode::METHOD_NOT_ALLOWED);

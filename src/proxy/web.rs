@@ -21,7 +21,7 @@ pub type Outcome = (Response<ResBody>, String, Option<InFlight>);
 
 /// The error answer as an [`Outcome`], logged.
 pub fn failed(route: &Route, err: &ProxyError, upstream: String) -> Outcome {
-    eprintln!("edge: proxy error: {err}");
+    crate::proxy_log!("edge: proxy error: {err}");
     (
         error_response(route.options.error_page.as_ref(), err),
         upstream,
@@ -151,7 +151,7 @@ pub async fn web(
                 if !retryable {
                     return failed(route, &err, shown);
                 }
-                eprintln!("edge: proxy error: {err}; trying another target");
+                crate::proxy_log!("edge: proxy error: {err}; trying another target");
                 last = Some((err, shown));
             }
             Err(Failure::Other(reason)) => {
@@ -255,7 +255,7 @@ fn spawn_forward(
     let path = outgoing_path(opts, fwd, incoming, strip);
     let headers = outgoing_headers(opts, fwd, incoming, Kind::Web);
     let Ok(uri) = upstream_uri(fwd, &path) else {
-        eprintln!("edge: proxy forward: bad path {path}");
+        crate::proxy_log!("edge: proxy forward: bad path {path}");
         return;
     };
     let mut req = Request::new(body);
@@ -276,7 +276,9 @@ fn spawn_forward(
                     }
                 }
             }
-            Err(e) => eprintln!("edge: proxy forward to {shown} failed: {}", error_chain(&e)),
+            Err(e) => {
+                crate::proxy_log!("edge: proxy forward to {shown} failed: {}", error_chain(&e))
+            }
         }
     });
 }

@@ -112,7 +112,7 @@ pub async fn proxy(
             }
         };
         if let Some((sent, received)) = splice(client_side, upstream_side, peer, &label, || {
-            publish("open", String::new())
+            publish("open", String::new());
         })
         .await
         {
@@ -138,14 +138,14 @@ async fn splice(
     let (client, upstream) = match tokio::try_join!(client, upstream) {
         Ok(pair) => pair,
         Err(e) => {
-            eprintln!("edge: proxy websocket {peer} -> {target}: upgrade failed: {e}");
+            crate::proxy_log!("edge: proxy websocket {peer} -> {target}: upgrade failed: {e}");
             return None;
         }
     };
-    eprintln!("edge: proxy websocket open {peer} -> {target}");
+    crate::proxy_log!("edge: proxy websocket open {peer} -> {target}");
     opened();
     let (sent, received) = pipe(client, upstream).await;
-    eprintln!(
+    crate::proxy_log!(
         "edge: proxy websocket close {peer} -> {target} (sent {sent} bytes, received {received} bytes)"
     );
     Some((sent, received))
