@@ -96,6 +96,17 @@ impl Logged {
         }
     }
 
+    /// Wraps `inner` without an access log line (an embedder's response);
+    /// `in_flight` is held until the body ends, as in [`Logged::new`].
+    pub fn unlogged(inner: ResBody, in_flight: Option<InFlight>) -> Self {
+        Logged {
+            inner,
+            bytes: 0,
+            log: None,
+            _in_flight: in_flight,
+        }
+    }
+
     fn finish(&mut self) {
         if let Some(log) = self.log.take() {
             log.write(self.bytes);

@@ -69,6 +69,9 @@ pub struct RouteRuntime {
     pub pool: Pool,
     /// Where WebSocket open/close events go (`events_subject`).
     pub events: Option<(Events, String)>,
+    /// An embedder's callbacks ([`Proxy`](super::Proxy)); `None` when
+    /// serving a config file.
+    pub hooks: Option<Arc<dyn super::embed::Hooks>>,
 }
 
 /// Everything the connections of one listener share.
@@ -111,6 +114,7 @@ impl ProxyServer {
                 connector,
                 pool,
                 events,
+                hooks: None,
             });
         }
         let tls = match &plan.tls {
@@ -184,6 +188,23 @@ pub struct Conn {
     /// The connection is TLS.
     pub tls: bool,
     idle: Arc<Idle>,
+}
+
+impl Conn {
+    /// A client connection served by an embedder (see [`Proxy`](super::Proxy)):
+    /// no idle tracking (`timeout` is the embedder's server's business).
+    pub fn new(peer: SocketAddr, tls: bool) -> Self {
+        Conn {
+            peer,
+            tls,
+            idle: Arc::new(Idle {
+                enabled: false,
+                start: Instant::now(),
+                last_ms: AtomicU64::new(0),
+                timeout_ms: AtomicU64::new(0),
+            }),
+        }
+    }
 }
 
 /// Idle tracking for `timeout`: the last time bytes moved, and the
