@@ -17,7 +17,7 @@ use super::{health, ws};
 use crate::plan::proxy::ProxyPlan;
 use http::{header, Method, Request, Response, StatusCode, Version};
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
@@ -159,14 +159,17 @@ impl ProxyServer {
             let shared = Arc::clone(&self.shared);
             match &self.tls {
                 None => {
-                    tokio::spawn(serve_connection(shared, tcp, peer, false));
+                    tokio::spawn(serve_plain(shared, tcp, peer));
                 }
                 Some((acceptor, timeout)) => {
                     let acceptor = acceptor.clone();
                     let timeout = *timeout;
                     tokio::spawn(async move {
                         match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
-                            Ok(Ok(stream)) => serve_connection(shared, stream, peer, true).await,
+                            Ok(Ok(stream)) => {
+                                let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                                serve_connection(shared, stream, peer, h2).await
+                            }
                             Ok(Err(e)) => {
                                 crate::proxy_log!("edge: proxy TLS handshake with {peer}: {e}")
                             }
@@ -309,10 +312,29 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     }
 }
 
-/// Serves HTTP/1.1 on one client connection until it closes, fails, or
-/// stays idle past its route's `timeout`.
-async fn serve_connection<S>(shared: Arc<Shared>, stream: S, peer: SocketAddr, tls: bool)
+/// Serves HTTP/1.1 on a plain TCP client connection.
+async fn serve_plain(shared: Arc<Shared>, tcp: tokio::net::TcpStream, peer: SocketAddr) {
+    serve_connection_as(shared, tcp, peer, false, false).await;
+}
+
+/// Serves a TLS client connection: HTTP/2 when ALPN chose `h2`, HTTP/1.1
+/// otherwise.
+async fn serve_connection<S>(shared: Arc<Shared>, stream: S, peer: SocketAddr, h2: bool)
 where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    serve_connection_as(shared, stream, peer, true, h2).await;
+}
+
+/// Serves one client connection (HTTP/1.1 with upgrades, or HTTP/2)
+/// until it closes, fails, or stays idle past its route's `timeout`.
+async fn serve_connection_as<S>(
+    shared: Arc<Shared>,
+    stream: S,
+    peer: SocketAddr,
+    tls: bool,
+    h2: bool,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let idle = Arc::new(Idle {
@@ -331,21 +353,39 @@ where
         idle: Arc::clone(&idle),
     });
     let watch_idle = shared.watch_idle;
-    let service = service_fn(move |req| handle(Arc::clone(&shared), Arc::clone(&conn), req));
-    let served = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEAD_TIMEOUT)
-        .preserve_header_case(true)
-        .max_header_size(MAX_HEAD_BYTES)
-        .serve_connection(io, service)
-        .with_upgrades();
+    // Boxed per request: hyper keeps a slot the size of the service's
+    // future for the whole connection, so an unboxed (large) handler
+    // future would stay resident on every idle keep-alive connection.
+    let service =
+        service_fn(move |req| Box::pin(handle(Arc::clone(&shared), Arc::clone(&conn), req)));
+    let served: Pin<Box<dyn std::future::Future<Output = ()> + Send>> = if h2 {
+        // HTTP/2 (ALPN `h2` on a TLS listener); upstreams stay HTTP/1.1.
+        let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX))
+            .serve_connection(io, service);
+        Box::pin(async move {
+            let _ = conn.await;
+        })
+    } else {
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEAD_TIMEOUT)
+            .preserve_header_case(true)
+            .max_header_size(MAX_HEAD_BYTES)
+            .serve_connection(io, service)
+            .with_upgrades();
+        Box::pin(async move {
+            let _ = conn.await;
+        })
+    };
     if watch_idle {
         tokio::select! {
             _ = served => {}
             () = idle.expired() => {}
         }
     } else {
-        let _ = served.await;
+        served.await;
     }
 }
 
@@ -356,6 +396,15 @@ async fn handle(
     req: Request<hyper::body::Incoming>,
 ) -> Result<Response<Logged>, Infallible> {
     let start = Instant::now();
+    let mut req = req;
+    if req.version() == Version::HTTP_2 && !req.headers().contains_key(header::HOST) {
+        // HTTP/2 carries the host as :authority; the proxy rules (and the
+        // HTTP/1.1 upstream) read `Host`.
+        let authority = req.uri().authority().map(|a| a.as_str().to_owned());
+        if let Some(v) = authority.and_then(|a| http::HeaderValue::from_str(&a).ok()) {
+            req.headers_mut().insert(header::HOST, v);
+        }
+    }
     let method = req.method().clone();
     let url = req.uri().clone();
     let bad = bad_host(&req);

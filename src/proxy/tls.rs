@@ -102,6 +102,7 @@ pub fn acceptor(plan: &TlsPlan) -> Result<TlsAcceptor, TlsError> {
         _ => builder.with_no_client_auth(),
     };
     let mut config = builder.with_single_cert(certs, key)?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // h2 first: clients that speak HTTP/2 get it (hyper's HTTP/2 server).
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
