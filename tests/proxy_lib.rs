@@ -225,3 +225,51 @@ async fn websocket_is_spliced_and_hooks_see_open_and_close() {
     drop(s);
     proxy.wait_stdout("close ");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_to_http_terminates_tls_and_tells_the_upstream() {
+    use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
+    let up = Upstream::start(|seen| text(200, &format!("plain upstream got {}", seen.uri))).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    common::write_test_certs(dir.path());
+    let cert = dir.path().join("server.pem").display().to_string();
+    let key = dir.path().join("server-key.pem").display().to_string();
+    let proxy = Example::start(
+        "proxy_https_to_http",
+        &[
+            ("TARGET", &up.url()),
+            ("CERT_FILE", &cert),
+            ("KEY_FILE", &key),
+        ],
+    );
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(dir.path().join("ca.pem")).expect("ca") {
+        roots.add(c.expect("cert")).expect("add");
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(proxy.addr)
+        .await
+        .expect("connect");
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").expect("name"), tcp)
+        .await
+        .expect("tls handshake with the example");
+    tls.write_all(b"GET /secure HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut answer))
+        .await
+        .expect("answer in time")
+        .expect("answer");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("plain upstream got /secure"), "{answer}");
+    assert_eq!(up.last().await.header("x-forwarded-proto"), "https");
+}
