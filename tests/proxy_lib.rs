@@ -273,3 +273,134 @@ async fn https_to_http_terminates_tls_and_tells_the_upstream() {
     assert!(answer.ends_with("plain upstream got /secure"), "{answer}");
     assert_eq!(up.last().await.header("x-forwarded-proto"), "https");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_to_https_checks_the_target_against_ca_file() {
+    use hyper::service::service_fn;
+    use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+    let dir = tempfile::tempdir().expect("tempdir");
+    common::write_test_certs(dir.path());
+    let certs: Vec<_> = CertificateDer::pem_file_iter(dir.path().join("server.pem"))
+        .expect("certs")
+        .collect::<Result<_, _>>()
+        .expect("certs");
+    let key = PrivateKeyDer::from_pem_file(dir.path().join("server-key.pem")).expect("key");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .expect("config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let up = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let svc = service_fn(|req: http::Request<hyper::body::Incoming>| async move {
+                    Ok::<_, std::convert::Infallible>(text(
+                        200,
+                        &format!("secure upstream got {}", req.uri()),
+                    ))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                    .await;
+            });
+        }
+    });
+    let ca = dir.path().join("ca.pem").display().to_string();
+    let target = format!("https://localhost:{}", up.port());
+    let proxy = Example::start(
+        "proxy_https_to_https",
+        &[("TARGET", &target), ("CA_FILE", &ca)],
+    );
+    let answer = tls_get(proxy.addr, "/both").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("secure upstream got /both"), "{answer}");
+    // Without the CA the upstream's certificate is refused: 502.
+    let unverified = Example::start("proxy_https_to_https", &[("TARGET", &target)]);
+    let answer = tls_get(unverified.addr, "/both").await;
+    assert!(answer.starts_with("HTTP/1.1 502"), "{answer}");
+}
+
+/// `GET path` over TLS to an example's self-signed listener (any
+/// certificate accepted: the upstream side is what the tests check).
+async fn tls_get(addr: SocketAddr, path: &str) -> String {
+    let client_config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .dangerous()
+    .with_custom_certificate_verifier(Arc::new(AnyCert))
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(client_config))
+        .connect(
+            rustls::pki_types::ServerName::try_from("localhost").expect("name"),
+            tcp,
+        )
+        .await
+        .expect("tls handshake with the example");
+    tls.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .expect("write");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut answer))
+        .await
+        .expect("answer in time")
+        .expect("answer");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Accepts any server certificate (the examples' self-signed listeners).
+#[derive(Debug)]
+struct AnyCert;
+
+impl rustls::client::danger::ServerCertVerifier for AnyCert {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
