@@ -222,6 +222,7 @@ pub async fn run(plan: Arc<Plan>, reload: &Reload<'_>) -> Result<(), ServeError>
         };
         break outcome;
     };
+    crate::proxy::log::flush();
     if let Some(path) = ports_file {
         let _ = std::fs::remove_file(path);
     }

@@ -1371,6 +1371,62 @@ mod tls {
     }
 
     #[tokio::test(flavor = "multi_thread")]
+    async fn http2_clients_get_http2_by_alpn_on_a_tls_listener() {
+        use http_body_util::{BodyExt, Empty};
+        let up = Upstream::start(|seen| text(200, &format!("got {}", seen.uri))).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        common::write_test_certs(dir.path());
+        let d = dir.path().display().to_string();
+        let edge = Edge::start_in(
+            dir,
+            &format!(
+                r#"proxy {{
+  listen: "127.0.0.1:PORT"
+  tls {{ cert_file: "{d}/server.pem", key_file: "{d}/server-key.pem" }}
+  target: "{}", xfwd: true
+}}"#,
+                up.url()
+            ),
+        );
+        let mut config = client_config(&edge.dir.path().join("ca.pem"));
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let tcp = tokio::net::TcpStream::connect(edge.addr())
+            .await
+            .expect("connect");
+        let tls = connector
+            .connect(ServerName::try_from("localhost").expect("name"), tcp)
+            .await
+            .expect("tls");
+        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+        let (mut sender, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(tls),
+        )
+        .await
+        .expect("h2 handshake");
+        tokio::spawn(conn);
+        for path in ["/one?x=1", "/two"] {
+            let req = http::Request::builder()
+                .uri(format!("https://localhost:{}{path}", edge.port))
+                .body(Empty::<bytes::Bytes>::new())
+                .expect("request");
+            let res = tokio::time::timeout(WAIT, sender.send_request(req))
+                .await
+                .expect("answer in time")
+                .expect("answer");
+            assert_eq!(res.version(), http::Version::HTTP_2);
+            assert_eq!(res.status(), 200);
+            let body = res.into_body().collect().await.expect("body").to_bytes();
+            assert_eq!(body, format!("got {path}").as_bytes());
+        }
+        let seen = up.last().await;
+        assert_eq!(seen.version, http::Version::HTTP_11);
+        assert_eq!(seen.header("host"), format!("localhost:{}", edge.port));
+        assert_eq!(seen.header("x-forwarded-proto"), "https");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
     async fn wss_client_through_a_tls_listener_to_a_wss_target() {
         use futures::{SinkExt, StreamExt};
         use tokio_tungstenite::tungstenite::Message;

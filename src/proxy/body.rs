@@ -49,9 +49,9 @@ pub struct AccessLog {
     /// The client.
     pub peer: SocketAddr,
     /// Request method.
-    pub method: String,
+    pub method: http::Method,
     /// Request target as received.
-    pub path: String,
+    pub path: http::Uri,
     /// Status sent.
     pub status: u16,
     /// The upstream URL, or `-` when edge answered itself.
@@ -62,7 +62,7 @@ pub struct AccessLog {
 
 impl AccessLog {
     fn write(&self, bytes: u64) {
-        eprintln!(
+        crate::proxy_log!(
             "edge: proxy {} \"{} {}\" {} upstream={} bytes={} {}ms",
             self.peer,
             self.method,
@@ -92,6 +92,17 @@ impl Logged {
             inner,
             bytes: 0,
             log: Some(log),
+            _in_flight: in_flight,
+        }
+    }
+
+    /// Wraps `inner` without an access log line (an embedder's response);
+    /// `in_flight` is held until the body ends, as in [`Logged::new`].
+    pub fn unlogged(inner: ResBody, in_flight: Option<InFlight>) -> Self {
+        Logged {
+            inner,
+            bytes: 0,
+            log: None,
             _in_flight: in_flight,
         }
     }

@@ -47,7 +47,7 @@ impl Events {
     /// queue is full.
     pub fn publish(&self, subject: &str, payload: String) {
         if self.tx.try_send((subject.to_owned(), payload)).is_err() {
-            eprintln!("edge: proxy event on {subject} dropped (NATS publisher behind)");
+            crate::proxy_log!("edge: proxy event on {subject} dropped (NATS publisher behind)");
         }
     }
 }
@@ -84,7 +84,9 @@ async fn publisher(addr: SocketAddr, mut rx: mpsc::Receiver<(String, String)>) {
             link = None;
         }
         if !sent {
-            eprintln!("edge: proxy event on {subject} dropped (cannot reach NATS at {addr})");
+            crate::proxy_log!(
+                "edge: proxy event on {subject} dropped (cannot reach NATS at {addr})"
+            );
         }
     }
 }

@@ -51,6 +51,16 @@ pub enum Kind {
 pub fn url_join(target_path: &str, request: &str) -> String {
     let (tpath, tquery) = split_query(target_path);
     let (rpath, rquery) = split_query(request);
+    // Fast path (most requests): a target without path or query and a
+    // request path that the joining rules leave as it is.
+    if (tpath.is_empty() || tpath == "/")
+        && tquery.is_none()
+        && rpath.starts_with('/')
+        && !rpath.contains("//")
+        && !rpath.contains(":/")
+    {
+        return request.to_owned();
+    }
     let joined: Vec<&str> = [tpath, rpath]
         .into_iter()
         .filter(|s| !s.is_empty())

@@ -18,16 +18,20 @@
 //! - [`tls`]: the listener's TLS;
 //! - [`error`]: upstream failures as 502/504 or the declared error page;
 //! - [`events`]: WebSocket open/close published on NATS (`events_subject`);
-//! - [`body`]: the body types and the access log written when a body ends.
+//! - [`embed`]: the proxy as a library ([`Proxy`], [`Hooks`]);
+//! - [`body`]: the body types and the access log written when a body ends;
+//! - [`log`]: the buffered log those lines go to.
 
 pub mod balance;
 pub mod body;
 pub mod client;
+pub mod embed;
 pub mod error;
 pub mod events;
 pub mod forward;
 pub mod headers;
 pub mod health;
+pub mod log;
 pub mod redirect;
 pub mod response;
 pub mod server;
@@ -37,7 +41,11 @@ pub mod ws;
 
 use crate::plan::proxy::ProxyPlan;
 
-pub use server::ProxyServer;
+pub use body::{Logged, ReqBody, ResBody};
+pub use embed::{BuildError, Hooks, Proxy, ProxyBuilder, TargetError};
+pub use error::ProxyError;
+pub use forward::Incoming;
+pub use server::{Conn, ProxyServer};
 
 /// What a proxy plan asks for that this runtime does not implement, one
 /// phrase each, so `edge run` refuses the plan instead of ignoring them.

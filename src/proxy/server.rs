@@ -17,7 +17,7 @@ use super::{health, ws};
 use crate::plan::proxy::ProxyPlan;
 use http::{header, Method, Request, Response, StatusCode, Version};
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
@@ -69,6 +69,9 @@ pub struct RouteRuntime {
     pub pool: Pool,
     /// Where WebSocket open/close events go (`events_subject`).
     pub events: Option<(Events, String)>,
+    /// An embedder's callbacks ([`Proxy`](super::Proxy)); `None` when
+    /// serving a config file.
+    pub hooks: Option<Arc<dyn super::embed::Hooks>>,
 }
 
 /// Everything the connections of one listener share.
@@ -111,6 +114,7 @@ impl ProxyServer {
                 connector,
                 pool,
                 events,
+                hooks: None,
             });
         }
         let tls = match &plan.tls {
@@ -146,7 +150,7 @@ impl ProxyServer {
             let (tcp, peer) = match self.listener.accept().await {
                 Ok(pair) => pair,
                 Err(e) => {
-                    eprintln!("edge: proxy accept failed: {e}");
+                    crate::proxy_log!("edge: proxy accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -155,16 +159,23 @@ impl ProxyServer {
             let shared = Arc::clone(&self.shared);
             match &self.tls {
                 None => {
-                    tokio::spawn(serve_connection(shared, tcp, peer, false));
+                    tokio::spawn(serve_plain(shared, tcp, peer));
                 }
                 Some((acceptor, timeout)) => {
                     let acceptor = acceptor.clone();
                     let timeout = *timeout;
                     tokio::spawn(async move {
                         match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
-                            Ok(Ok(stream)) => serve_connection(shared, stream, peer, true).await,
-                            Ok(Err(e)) => eprintln!("edge: proxy TLS handshake with {peer}: {e}"),
-                            Err(_) => eprintln!("edge: proxy TLS handshake with {peer} timed out"),
+                            Ok(Ok(stream)) => {
+                                let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                                serve_connection(shared, stream, peer, h2).await
+                            }
+                            Ok(Err(e)) => {
+                                crate::proxy_log!("edge: proxy TLS handshake with {peer}: {e}")
+                            }
+                            Err(_) => {
+                                crate::proxy_log!("edge: proxy TLS handshake with {peer} timed out")
+                            }
                         }
                     });
                 }
@@ -182,9 +193,28 @@ pub struct Conn {
     idle: Arc<Idle>,
 }
 
+impl Conn {
+    /// A client connection served by an embedder (see [`Proxy`](super::Proxy)):
+    /// no idle tracking (`timeout` is the embedder's server's business).
+    pub fn new(peer: SocketAddr, tls: bool) -> Self {
+        Conn {
+            peer,
+            tls,
+            idle: Arc::new(Idle {
+                enabled: false,
+                start: Instant::now(),
+                last_ms: AtomicU64::new(0),
+                timeout_ms: AtomicU64::new(0),
+            }),
+        }
+    }
+}
+
 /// Idle tracking for `timeout`: the last time bytes moved, and the
 /// allowed idle time (set by the route of the latest request; 0 = none).
 struct Idle {
+    /// False when no route sets `timeout`: nothing reads the clock then.
+    enabled: bool,
     start: Instant,
     last_ms: AtomicU64,
     timeout_ms: AtomicU64,
@@ -192,6 +222,9 @@ struct Idle {
 
 impl Idle {
     fn touch(&self) {
+        if !self.enabled {
+            return;
+        }
         let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last_ms.store(now, Ordering::Relaxed);
     }
@@ -248,6 +281,22 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
         polled
     }
 
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.idle.touch();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
     fn poll_flush(
         mut self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
@@ -263,13 +312,33 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     }
 }
 
-/// Serves HTTP/1.1 on one client connection until it closes, fails, or
-/// stays idle past its route's `timeout`.
-async fn serve_connection<S>(shared: Arc<Shared>, stream: S, peer: SocketAddr, tls: bool)
+/// Serves HTTP/1.1 on a plain TCP client connection.
+async fn serve_plain(shared: Arc<Shared>, tcp: tokio::net::TcpStream, peer: SocketAddr) {
+    serve_connection_as(shared, tcp, peer, false, false).await;
+}
+
+/// Serves a TLS client connection: HTTP/2 when ALPN chose `h2`, HTTP/1.1
+/// otherwise.
+async fn serve_connection<S>(shared: Arc<Shared>, stream: S, peer: SocketAddr, h2: bool)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    serve_connection_as(shared, stream, peer, true, h2).await;
+}
+
+/// Serves one client connection (HTTP/1.1 with upgrades, or HTTP/2)
+/// until it closes, fails, or stays idle past its route's `timeout`.
+async fn serve_connection_as<S>(
+    shared: Arc<Shared>,
+    stream: S,
+    peer: SocketAddr,
+    tls: bool,
+    h2: bool,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let idle = Arc::new(Idle {
+        enabled: shared.watch_idle,
         start: Instant::now(),
         last_ms: AtomicU64::new(0),
         timeout_ms: AtomicU64::new(0),
@@ -284,21 +353,39 @@ where
         idle: Arc::clone(&idle),
     });
     let watch_idle = shared.watch_idle;
-    let service = service_fn(move |req| handle(Arc::clone(&shared), Arc::clone(&conn), req));
-    let served = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEAD_TIMEOUT)
-        .preserve_header_case(true)
-        .max_header_size(MAX_HEAD_BYTES)
-        .serve_connection(io, service)
-        .with_upgrades();
+    // Boxed per request: hyper keeps a slot the size of the service's
+    // future for the whole connection, so an unboxed (large) handler
+    // future would stay resident on every idle keep-alive connection.
+    let service =
+        service_fn(move |req| Box::pin(handle(Arc::clone(&shared), Arc::clone(&conn), req)));
+    let served: Pin<Box<dyn std::future::Future<Output = ()> + Send>> = if h2 {
+        // HTTP/2 (ALPN `h2` on a TLS listener); upstreams stay HTTP/1.1.
+        let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX))
+            .serve_connection(io, service);
+        Box::pin(async move {
+            let _ = conn.await;
+        })
+    } else {
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEAD_TIMEOUT)
+            .preserve_header_case(true)
+            .max_header_size(MAX_HEAD_BYTES)
+            .serve_connection(io, service)
+            .with_upgrades();
+        Box::pin(async move {
+            let _ = conn.await;
+        })
+    };
     if watch_idle {
         tokio::select! {
             _ = served => {}
             () = idle.expired() => {}
         }
     } else {
-        let _ = served.await;
+        served.await;
     }
 }
 
@@ -309,31 +396,32 @@ async fn handle(
     req: Request<hyper::body::Incoming>,
 ) -> Result<Response<Logged>, Infallible> {
     let start = Instant::now();
-    let method = req.method().to_string();
-    let url = req.uri().to_string();
-    let host = req
-        .uri()
-        .authority()
-        .map(|a| a.as_str().to_owned())
-        .or_else(|| {
+    let mut req = req;
+    if req.version() == Version::HTTP_2 && !req.headers().contains_key(header::HOST) {
+        // HTTP/2 carries the host as :authority; the proxy rules (and the
+        // HTTP/1.1 upstream) read `Host`.
+        let authority = req.uri().authority().map(|a| a.as_str().to_owned());
+        if let Some(v) = authority.and_then(|a| http::HeaderValue::from_str(&a).ok()) {
+            req.headers_mut().insert(header::HOST, v);
+        }
+    }
+    let method = req.method().clone();
+    let url = req.uri().clone();
+    let bad = bad_host(&req);
+    let index = if bad {
+        None
+    } else {
+        let host = req.uri().authority().map(|a| a.as_str()).or_else(|| {
             req.headers()
                 .get(header::HOST)
                 .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
         });
-    let path = req
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
-    let index = if bad_host(&req) {
-        None
-    } else {
-        shared.plan.router.route(host.as_deref(), &path)
+        let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        shared.plan.router.route(host, path)
     };
     let (res, upstream, in_flight) =
         match index.and_then(|i| Some((shared.plan.routes.get(i)?, shared.routes.get(i)?))) {
-            None if bad_host(&req) => (plain(StatusCode::BAD_REQUEST), "-".to_owned(), None),
+            None if bad => (plain(StatusCode::BAD_REQUEST), "-".to_owned(), None),
             _ if req.method() == Method::CONNECT => {
                 // A reverse proxy is not a tunnel (node's server drops CONNECT).
                 let mut res = plain(StatusCode::METHOD_NOT_ALLOWED);

@@ -19,14 +19,16 @@ use std::pin::Pin;
 /// (`-` when none), and the in-flight count to hold until the body ends.
 pub type Outcome = (Response<ResBody>, String, Option<InFlight>);
 
-/// The error answer as an [`Outcome`], logged.
-pub fn failed(route: &Route, err: &ProxyError, upstream: String) -> Outcome {
-    eprintln!("edge: proxy error: {err}");
-    (
-        error_response(route.options.error_page.as_ref(), err),
-        upstream,
-        None,
-    )
+/// The error answer as an [`Outcome`], logged; an embedder's
+/// [`Hooks::error`](super::embed::Hooks::error) may replace it.
+pub fn failed(route: &Route, rt: &RouteRuntime, err: &ProxyError, upstream: String) -> Outcome {
+    crate::proxy_log!("edge: proxy error: {err}");
+    let res = error_response(route.options.error_page.as_ref(), err);
+    let res = match &rt.hooks {
+        Some(h) => h.error(err, res),
+        None => res,
+    };
+    (res, upstream, None)
 }
 
 /// Methods a failed connection may be retried for on another target.
@@ -77,7 +79,7 @@ pub async fn web(
     loop {
         let Some(pick) = rt.balancer.pick(conn.peer.ip(), &tried) else {
             let (err, up) = last.unwrap_or((ProxyError::NoTarget, "-".to_owned()));
-            return failed(route, &err, up);
+            return failed(route, rt, &err, up);
         };
         let target = pick.target().clone();
         let shown = target.to_string();
@@ -95,7 +97,7 @@ pub async fn web(
             upstream_uri(&target, &path)
         };
         let Ok(uri) = uri else {
-            return failed(route, &ProxyError::BadRequest(path), shown);
+            return failed(route, rt, &ProxyError::BadRequest(path), shown);
         };
         let origin = opts.follow_redirects.then(|| redirect::Origin {
             method: parts.method.clone(),
@@ -108,6 +110,9 @@ pub async fn web(
         *up.uri_mut() = uri;
         *up.headers_mut() = headers;
         *up.extensions_mut() = parts.extensions.clone();
+        if let Some(h) = &rt.hooks {
+            h.proxy_req(&mut up, &incoming);
+        }
         let sent = send(rt, opts.to_proxy, &target, up);
         let result = match opts.proxy_timeout {
             Some(t) => match tokio::time::timeout(t, sent).await {
@@ -117,7 +122,7 @@ pub async fn web(
                         target: shown.clone(),
                         timeout: t,
                     };
-                    return failed(route, &err, shown);
+                    return failed(route, rt, &err, shown);
                 }
             },
             None => sent.await,
@@ -128,7 +133,7 @@ pub async fn web(
                     Some(origin) => {
                         match redirect::follow(rt, opts.proxy_timeout, origin, res).await {
                             Ok(res) => res,
-                            Err(err) => return failed(route, &err, shown),
+                            Err(err) => return failed(route, rt, &err, shown),
                         }
                     }
                     None => res,
@@ -138,7 +143,10 @@ pub async fn web(
                     version: parts.version,
                     target: &target,
                 };
-                let res = proxied_response(route, &cx, res, false);
+                let mut res = proxied_response(route, &cx, res, false);
+                if let Some(h) = &rt.hooks {
+                    h.proxy_res(&mut res, &incoming);
+                }
                 return (res, shown, Some(pick));
             }
             Err(Failure::Connect(reason)) => {
@@ -149,9 +157,9 @@ pub async fn web(
                     reason,
                 };
                 if !retryable {
-                    return failed(route, &err, shown);
+                    return failed(route, rt, &err, shown);
                 }
-                eprintln!("edge: proxy error: {err}; trying another target");
+                crate::proxy_log!("edge: proxy error: {err}; trying another target");
                 last = Some((err, shown));
             }
             Err(Failure::Other(reason)) => {
@@ -159,7 +167,7 @@ pub async fn web(
                     target: shown.clone(),
                     reason,
                 };
-                return failed(route, &err, shown);
+                return failed(route, rt, &err, shown);
             }
         }
     }
@@ -255,7 +263,7 @@ fn spawn_forward(
     let path = outgoing_path(opts, fwd, incoming, strip);
     let headers = outgoing_headers(opts, fwd, incoming, Kind::Web);
     let Ok(uri) = upstream_uri(fwd, &path) else {
-        eprintln!("edge: proxy forward: bad path {path}");
+        crate::proxy_log!("edge: proxy forward: bad path {path}");
         return;
     };
     let mut req = Request::new(body);
@@ -276,7 +284,9 @@ fn spawn_forward(
                     }
                 }
             }
-            Err(e) => eprintln!("edge: proxy forward to {shown} failed: {}", error_chain(&e)),
+            Err(e) => {
+                crate::proxy_log!("edge: proxy forward to {shown} failed: {}", error_chain(&e))
+            }
         }
     });
 }

@@ -45,7 +45,7 @@ pub async fn proxy(
         tls: conn.tls,
     };
     let Some(pick) = rt.balancer.pick(conn.peer.ip(), &[]) else {
-        return failed(route, &ProxyError::NoTarget, "-".to_owned());
+        return failed(route, rt, &ProxyError::NoTarget, "-".to_owned());
     };
     let target = pick.target().clone();
     let shown = target.to_string();
@@ -57,12 +57,15 @@ pub async fn proxy(
         upstream_uri(&target, &path)
     };
     let Ok(uri) = uri else {
-        return failed(route, &ProxyError::BadRequest(path), shown);
+        return failed(route, rt, &ProxyError::BadRequest(path), shown);
     };
     let mut up = Request::new(empty());
     *up.method_mut() = Method::GET;
     *up.uri_mut() = uri;
     *up.headers_mut() = outgoing_headers(opts, &target, &incoming, Kind::WebSocket);
+    if let Some(h) = &rt.hooks {
+        h.proxy_req(&mut up, &incoming);
+    }
     let mut res = match send(rt, opts.to_proxy, &target, up).await {
         Ok(res) => res,
         Err(Failure::Connect(reason)) => {
@@ -71,14 +74,14 @@ pub async fn proxy(
                 target: shown.clone(),
                 reason,
             };
-            return failed(route, &err, shown);
+            return failed(route, rt, &err, shown);
         }
         Err(Failure::Other(reason)) => {
             let err = ProxyError::Upstream {
                 target: shown.clone(),
                 reason,
             };
-            return failed(route, &err, shown);
+            return failed(route, rt, &err, shown);
         }
     };
     let cx = Context {
@@ -93,7 +96,11 @@ pub async fn proxy(
         return (out, shown, Some(pick));
     }
     let upstream_side = hyper::upgrade::on(&mut res);
-    let out = proxied_response(route, &cx, res, true);
+    let mut out = proxied_response(route, &cx, res, true);
+    let hooks = rt.hooks.clone();
+    if let Some(h) = &hooks {
+        h.proxy_res(&mut out, &incoming);
+    }
     let peer = conn.peer;
     let label = shown.clone();
     let events = rt.events.clone();
@@ -112,11 +119,17 @@ pub async fn proxy(
             }
         };
         if let Some((sent, received)) = splice(client_side, upstream_side, peer, &label, || {
-            publish("open", String::new())
+            publish("open", String::new());
+            if let Some(h) = &hooks {
+                h.open(peer, &label);
+            }
         })
         .await
         {
             publish("close", format!(",\"sent\":{sent},\"received\":{received}"));
+            if let Some(h) = &hooks {
+                h.close(peer, &label, sent, received);
+            }
         }
         drop(pick);
     });
@@ -138,14 +151,14 @@ async fn splice(
     let (client, upstream) = match tokio::try_join!(client, upstream) {
         Ok(pair) => pair,
         Err(e) => {
-            eprintln!("edge: proxy websocket {peer} -> {target}: upgrade failed: {e}");
+            crate::proxy_log!("edge: proxy websocket {peer} -> {target}: upgrade failed: {e}");
             return None;
         }
     };
-    eprintln!("edge: proxy websocket open {peer} -> {target}");
+    crate::proxy_log!("edge: proxy websocket open {peer} -> {target}");
     opened();
     let (sent, received) = pipe(client, upstream).await;
-    eprintln!(
+    crate::proxy_log!(
         "edge: proxy websocket close {peer} -> {target} (sent {sent} bytes, received {received} bytes)"
     );
     Some((sent, received))
