@@ -1068,19 +1068,9 @@ fn https_monitoring_serves_varz_over_tls() {
     let edge = common::RunningEdge::start(&conf);
     let ca = dir.path().join("ca.pem");
     let body = common::rt().block_on(async move {
-        use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
+        use rustls::pki_types::ServerName;
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_file_iter(&ca).expect("ca") {
-            roots.add(cert.expect("cert")).expect("add");
-        }
-        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        let config = common::tls_client_config(&ca, None);
         let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
         let tcp = tokio::net::TcpStream::connect(("127.0.0.1", mport))
             .await

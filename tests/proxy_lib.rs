@@ -228,7 +228,7 @@ async fn websocket_is_spliced_and_hooks_see_open_and_close() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn https_to_http_terminates_tls_and_tells_the_upstream() {
-    use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
+    use rustls::pki_types::ServerName;
     let up = Upstream::start(|seen| text(200, &format!("plain upstream got {}", seen.uri))).await;
     let dir = tempfile::tempdir().expect("tempdir");
     common::write_test_certs(dir.path());
@@ -242,17 +242,7 @@ async fn https_to_http_terminates_tls_and_tells_the_upstream() {
             ("KEY_FILE", &key),
         ],
     );
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(dir.path().join("ca.pem")).expect("ca") {
-        roots.add(c.expect("cert")).expect("add");
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config = common::tls_client_config(&dir.path().join("ca.pem"), None);
     let tcp = tokio::net::TcpStream::connect(proxy.addr)
         .await
         .expect("connect");
@@ -277,23 +267,9 @@ async fn https_to_http_terminates_tls_and_tells_the_upstream() {
 #[tokio::test(flavor = "multi_thread")]
 async fn https_to_https_checks_the_target_against_ca_file() {
     use hyper::service::service_fn;
-    use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
     let dir = tempfile::tempdir().expect("tempdir");
     common::write_test_certs(dir.path());
-    let certs: Vec<_> = CertificateDer::pem_file_iter(dir.path().join("server.pem"))
-        .expect("certs")
-        .collect::<Result<_, _>>()
-        .expect("certs");
-    let key = PrivateKeyDer::from_pem_file(dir.path().join("server-key.pem")).expect("key");
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .expect("config");
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let acceptor = common::tls_acceptor(dir.path());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

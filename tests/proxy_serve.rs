@@ -1189,35 +1189,12 @@ mod tls {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn client_config(ca: &std::path::Path) -> rustls::ClientConfig {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_file_iter(ca).expect("ca") {
-            roots.add(cert.expect("cert")).expect("add");
-        }
-        rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth()
+        common::tls_client_config(ca, None)
     }
 
     /// An https upstream answering `200 secure` (and the path it got).
     async fn https_upstream(dir: &std::path::Path) -> std::net::SocketAddr {
-        let certs: Vec<_> = CertificateDer::pem_file_iter(dir.join("server.pem"))
-            .expect("certs")
-            .collect::<Result<_, _>>()
-            .expect("certs");
-        let key = PrivateKeyDer::from_pem_file(dir.join("server-key.pem")).expect("key");
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .expect("config");
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let acceptor = common::tls_acceptor(dir);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -1320,20 +1297,7 @@ mod tls {
         dir: &std::path::Path,
     ) -> (std::net::SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
         use futures::{SinkExt, StreamExt};
-        let certs: Vec<_> = CertificateDer::pem_file_iter(dir.join("server.pem"))
-            .expect("certs")
-            .collect::<Result<_, _>>()
-            .expect("certs");
-        let key = PrivateKeyDer::from_pem_file(dir.join("server-key.pem")).expect("key");
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .expect("config");
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let acceptor = common::tls_acceptor(dir);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

@@ -27,7 +27,25 @@ pub struct Incoming<'a> {
     pub tls: bool,
 }
 
-impl Incoming<'_> {
+impl<'a> Incoming<'a> {
+    /// The request as both the web and the WebSocket passes read it:
+    /// `url` is the request target as text (`parts.uri`'s).
+    pub fn of(
+        parts: &'a http::request::Parts,
+        url: &'a str,
+        peer: SocketAddr,
+        tls: bool,
+    ) -> Incoming<'a> {
+        Incoming {
+            method: &parts.method,
+            url,
+            path_and_query: parts.uri.path_and_query().map_or("/", |p| p.as_str()),
+            headers: &parts.headers,
+            peer,
+            tls,
+        }
+    }
+
     /// The `Host` header as text, if present and readable.
     pub fn host(&self) -> Option<&str> {
         self.headers.get(header::HOST).and_then(|v| v.to_str().ok())

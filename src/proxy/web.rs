@@ -50,15 +50,7 @@ pub async fn web(
     let opts = &route.options;
     let (parts, body) = req.into_parts();
     let url = parts.uri.to_string();
-    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let incoming = Incoming {
-        method: &parts.method,
-        url: &url,
-        path_and_query,
-        headers: &parts.headers,
-        peer: conn.peer,
-        tls: conn.tls,
-    };
+    let incoming = Incoming::of(&parts, &url, conn.peer, conn.tls);
     let strip = route.strip_prefix.then_some(route.path.as_str());
     let mut body: ReqBody = boxed(body);
     if let Some(fwd) = &opts.forward {

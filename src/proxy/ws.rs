@@ -35,15 +35,7 @@ pub async fn proxy(
     let client_side = hyper::upgrade::on(&mut req);
     let (parts, _body) = req.into_parts();
     let url = parts.uri.to_string();
-    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let incoming = Incoming {
-        method: &parts.method,
-        url: &url,
-        path_and_query,
-        headers: &parts.headers,
-        peer: conn.peer,
-        tls: conn.tls,
-    };
+    let incoming = Incoming::of(&parts, &url, conn.peer, conn.tls);
     let Some(pick) = rt.balancer.pick(conn.peer.ip(), &[]) else {
         return failed(route, rt, &ProxyError::NoTarget, "-".to_owned());
     };

@@ -166,3 +166,52 @@ pub fn rt() -> tokio::runtime::Runtime {
         .build()
         .expect("runtime")
 }
+
+/// A rustls client trusting `ca` (a PEM file), with `client` (cert, key)
+/// presented when given.
+pub fn tls_client_config(ca: &Path, client: Option<(&Path, &Path)>) -> rustls::ClientConfig {
+    use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).expect("ca") {
+        roots.add(cert.expect("cert")).expect("add");
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots);
+    match client {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let certs = CertificateDer::pem_file_iter(cert)
+                .expect("client cert")
+                .collect::<Result<Vec<_>, _>>()
+                .expect("client cert");
+            let key = PrivateKeyDer::from_pem_file(key).expect("client key");
+            builder
+                .with_client_auth_cert(certs, key)
+                .expect("client auth")
+        }
+    }
+}
+
+/// A TLS acceptor with `dir`'s `server.pem` and `server-key.pem` (from
+/// [`write_test_certs`]), for test upstreams.
+pub fn tls_acceptor(dir: &Path) -> tokio_rustls::TlsAcceptor {
+    use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(dir.join("server.pem"))
+        .expect("certs")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("certs");
+    let key = PrivateKeyDer::from_pem_file(dir.join("server-key.pem")).expect("key");
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .expect("config");
+    tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))
+}
