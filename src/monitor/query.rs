@@ -156,25 +156,9 @@ fn parse_decimal(s: &str) -> Result<u64, &'static str> {
     })
 }
 
-/// Go's `strconv.Quote` for the error texts.
+/// Go's `strconv.Quote` of a query value, for the error texts.
 fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    crate::nats::quote::go_quote(s.as_bytes())
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod lame_duck;
 pub mod nkey;
 pub mod permissions;
 pub mod protocol;
+pub mod quote;
 pub mod registry;
 pub mod server;
 pub mod subject;

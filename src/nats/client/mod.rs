@@ -23,6 +23,7 @@ use super::auth::new_nonce;
 use super::imports::StreamImport;
 use super::permissions::Permissions;
 use super::protocol::{Config, Op, Parser, ProtocolError};
+use super::quote::go_quote;
 use super::server::Shared;
 use super::subject::{is_valid_filter, is_valid_publish_subject};
 use super::sublist::{MatchResult, SharedSublist};
@@ -818,38 +819,4 @@ impl Conn {
         self.send(PING);
         true
     }
-}
-
-/// Go's `%q` of a byte string: printable text as is, `"` and `\\`
-/// escaped, control characters and invalid UTF-8 as escapes.
-fn go_quote(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() + 2);
-    out.push('"');
-    for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\u{7}' => out.push_str("\\a"),
-                '\u{8}' => out.push_str("\\b"),
-                '\u{c}' => out.push_str("\\f"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                '\u{b}' => out.push_str("\\v"),
-                c if (c as u32) < 0x80 && c.is_control() => {
-                    out.push_str(&format!("\\x{:02x}", c as u32));
-                }
-                c if c.is_control() || (c.is_whitespace() && c != ' ') => {
-                    out.push_str(&format!("\\u{:04x}", c as u32));
-                }
-                c => out.push(c),
-            }
-        }
-        for b in chunk.invalid() {
-            out.push_str(&format!("\\x{b:02x}"));
-        }
-    }
-    out.push('"');
-    out
 }
