@@ -73,7 +73,7 @@ pub fn compile<S>(
             let allowed = source.is_some_and(|s| {
                 s.exports.iter().any(|e| {
                     e.kind == ExportKind::Stream
-                        && super::permissions::is_subset_match(
+                        && super::subject::is_subset_match(
                             import.subject.as_bytes(),
                             e.subject.as_bytes(),
                         )

@@ -8,7 +8,7 @@
 //! `allow: "foo.>"`). Allow/deny entries of the form `"subject queue"` are
 //! queue entries: they allow or deny only that queue group.
 
-use super::subject::filter_matches;
+use super::subject::{filter_matches, has_wildcard, is_subset_match};
 use crate::plan::auth::{Permissions as PlanPermissions, SubjectPermission};
 use std::time::Duration;
 
@@ -191,50 +191,10 @@ impl Permissions {
     }
 }
 
-fn tokens(s: &[u8]) -> impl Iterator<Item = &[u8]> {
-    s.split(|&b| b == b'.')
-}
-
-fn has_wildcard(subject: &[u8]) -> bool {
-    tokens(subject).any(|t| t == b"*" || t == b">")
-}
-
 /// nats-server's `queueMatches` for one allowed/denied queue name: equal,
 /// or a wildcard name that `queue` is a subset of.
 fn queue_matches(queue: &[u8], name: &[u8]) -> bool {
     queue == name || (has_wildcard(name) && is_subset_match(queue, name))
-}
-
-/// nats-server's `subjectIsSubsetMatch(subject, test)`: whether every
-/// subject `subject` stands for is also one of `test`'s (both may have
-/// wildcards; a `*` in `subject` only fits a `*` in `test`).
-pub fn is_subset_match(subject: &[u8], test: &[u8]) -> bool {
-    let tokens_of: Vec<&[u8]> = tokens(subject).collect();
-    let test: Vec<&[u8]> = tokens(test).collect();
-    for (i, t2) in test.iter().enumerate() {
-        let Some(t1) = tokens_of.get(i) else {
-            return false;
-        };
-        if t2.is_empty() {
-            return false;
-        }
-        if *t2 == b">" {
-            return true;
-        }
-        if t1.is_empty() || *t1 == b">" {
-            return false;
-        }
-        if *t1 == b"*" {
-            if *t2 != b"*" {
-                return false;
-            }
-            continue;
-        }
-        if *t2 != b"*" && t1 != t2 {
-            return false;
-        }
-    }
-    tokens_of.len() == test.len()
 }
 
 #[cfg(test)]
@@ -287,16 +247,6 @@ mod tests {
         assert!(!p.needs_delivery_check(b"other.*"));
         assert!(!p.can_deliver(b"secret.x"));
         assert!(p.can_deliver(b"other"));
-    }
-
-    #[test]
-    fn subset_match_as_nats_server() {
-        assert!(is_subset_match(b"foo.*", b">"));
-        assert!(is_subset_match(b"foo.*", b"*.*"));
-        assert!(is_subset_match(b"foo.*", b"foo.*"));
-        assert!(!is_subset_match(b"foo.*", b"foo.bar"));
-        assert!(is_subset_match(b"secret.>", b">"));
-        assert!(!is_subset_match(b"*.bar", b"foo.*"));
     }
 
     #[test]

@@ -17,10 +17,7 @@ pub fn is_valid_literal(subject: impl AsRef<[u8]>) -> bool {
 /// a wildcard. Unlike [`is_valid_literal`] it allows whitespace (a
 /// subject may hold a `\r` or a leading `\n` on the wire).
 pub fn is_valid_publish_subject(subject: impl AsRef<[u8]>) -> bool {
-    subject
-        .as_ref()
-        .split(|&b| b == b'.')
-        .all(|t| !t.is_empty() && t != b"*" && t != b">")
+    tokens(subject.as_ref()).all(|t| !t.is_empty() && t != b"*" && t != b">")
 }
 
 /// One pass over the bytes (subjects are bytes on the wire, UTF-8 or not),
@@ -58,9 +55,9 @@ fn valid(bytes: &[u8], wildcards: bool) -> bool {
 /// (a subject without empty tokens): the one matching rule shared by the
 /// subscription index, its cache, and the no-responders reply lookup.
 pub fn filter_matches(filter: &[u8], subject: &[u8]) -> bool {
-    let mut tokens = subject.split(|&b| b == b'.');
-    for f in filter.split(|&b| b == b'.') {
-        match (f, tokens.next()) {
+    let mut subject = tokens(subject);
+    for f in tokens(filter) {
+        match (f, subject.next()) {
             (b">", next) => return next.is_some(),
             (_, None) => return false,
             (b"*", Some(_)) => {}
@@ -71,7 +68,50 @@ pub fn filter_matches(filter: &[u8], subject: &[u8]) -> bool {
             }
         }
     }
-    tokens.next().is_none()
+    subject.next().is_none()
+}
+
+/// The tokens of a subject or filter: the bytes between dots (subjects are
+/// bytes on the wire; nothing here needs them to be UTF-8).
+pub fn tokens(subject: &[u8]) -> impl Iterator<Item = &[u8]> {
+    subject.split(|&b| b == b'.')
+}
+
+/// Whether a token is `*` or `>` (a filter, not a literal subject).
+pub fn has_wildcard(subject: &[u8]) -> bool {
+    tokens(subject).any(|t| t == b"*" || t == b">")
+}
+
+/// nats-server's `subjectIsSubsetMatch(subject, test)`: whether every
+/// subject `subject` stands for is also one of `test`'s (both may have
+/// wildcards; a `*` in `subject` only fits a `*` in `test`).
+pub fn is_subset_match(subject: &[u8], test: &[u8]) -> bool {
+    let tokens_of: Vec<&[u8]> = tokens(subject).collect();
+    let test: Vec<&[u8]> = tokens(test).collect();
+    for (i, t2) in test.iter().enumerate() {
+        let Some(t1) = tokens_of.get(i) else {
+            return false;
+        };
+        if t2.is_empty() {
+            return false;
+        }
+        if *t2 == b">" {
+            return true;
+        }
+        if t1.is_empty() || *t1 == b">" {
+            return false;
+        }
+        if *t1 == b"*" {
+            if *t2 != b"*" {
+                return false;
+            }
+            continue;
+        }
+        if *t2 != b"*" && t1 != t2 {
+            return false;
+        }
+    }
+    tokens_of.len() == test.len()
 }
 
 #[cfg(test)]
@@ -96,6 +136,16 @@ mod tests {
         assert!(is_valid_literal("foo*"));
         assert!(!is_valid_literal("foo.*"));
         assert!(!is_valid_literal(">"));
+    }
+
+    #[test]
+    fn subset_match_as_nats_server() {
+        assert!(is_subset_match(b"foo.*", b">"));
+        assert!(is_subset_match(b"foo.*", b"*.*"));
+        assert!(is_subset_match(b"foo.*", b"foo.*"));
+        assert!(!is_subset_match(b"foo.*", b"foo.bar"));
+        assert!(is_subset_match(b"secret.>", b">"));
+        assert!(!is_subset_match(b"*.bar", b"foo.*"));
     }
 
     #[test]

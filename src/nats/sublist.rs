@@ -62,7 +62,7 @@ mod tree;
 
 pub use shared::{AccountIndex, SharedSublist, GLOBAL_ACCOUNT};
 
-use super::subject::{filter_matches, is_valid_filter};
+use super::subject::{filter_matches, has_wildcard, is_valid_filter, tokens};
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
@@ -375,15 +375,15 @@ impl<S: Clone + Eq + Hash> Sublist<S> {
                 return Arc::clone(result);
             }
         }
-        let mut tokens = Vec::new();
-        for token in subject.split(|&b| b == b'.') {
+        let mut split = Vec::new();
+        for token in tokens(subject) {
             if token.is_empty() {
                 return Arc::clone(&self.empty);
             }
-            tokens.push(token);
+            split.push(token);
         }
         let mut builder = ResultBuilder::new();
-        self.root.collect(&tokens, &mut builder);
+        self.root.collect(&split, &mut builder);
         let result = builder.finish();
         let result = if result.is_empty() {
             Arc::clone(&self.empty)
@@ -418,7 +418,7 @@ impl<S: Clone + Eq + Hash> Sublist<S> {
                 self.hits.fetch_add(1, Ordering::Relaxed);
                 result
             }
-            None if subject.split(|&b| b == b'.').any(<[u8]>::is_empty) => &self.empty,
+            None if tokens(subject).any(<[u8]>::is_empty) => &self.empty,
             None => return None,
         };
         self.matches.fetch_add(1, Ordering::Relaxed);
@@ -489,7 +489,7 @@ fn check(filter: &[u8], queue: Option<&str>) -> Result<(), SublistError> {
 
 /// A valid filter without wildcard tokens.
 fn is_literal(filter: &[u8]) -> bool {
-    filter.split(|&b| b == b'.').all(|t| t != b"*" && t != b">")
+    !has_wildcard(filter)
 }
 
 #[cfg(test)]

@@ -502,7 +502,7 @@ fn check_imports(cx: &mut Lowering, accounts: &Accounts, map: &crate::config::tr
             let authorized = source.is_some_and(|s| {
                 s.exports.iter().any(|e| {
                     e.kind == imp.kind
-                        && crate::nats::permissions::is_subset_match(
+                        && crate::nats::subject::is_subset_match(
                             imp.subject.as_bytes(),
                             e.subject.as_bytes(),
                         )

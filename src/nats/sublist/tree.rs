@@ -6,6 +6,7 @@
 //! tokens (a 4 KiB control line), so nothing recurses per token.
 
 use super::{MatchResult, QueueGroup, SublistError};
+use crate::nats::subject::tokens;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
@@ -35,12 +36,6 @@ impl<'a> Token<'a> {
             literal => Token::Literal(literal),
         }
     }
-}
-
-/// The tokens of a filter or subject: bytes between dots (subjects are
-/// bytes on the wire; nothing here needs them to be UTF-8).
-fn split(subject: &[u8]) -> impl Iterator<Item = &[u8]> {
-    subject.split(|&b| b == b'.')
 }
 
 /// Distinct subscriptions, kept in a list so matching copies a slice.
@@ -206,7 +201,7 @@ impl<S: Clone + Eq + Hash> Level<S> {
         queue: Option<&str>,
         sub: S,
     ) -> Result<Option<Arc<str>>, SublistError> {
-        let mut tokens = split(filter).map(Token::of).peekable();
+        let mut tokens = tokens(filter).map(Token::of).peekable();
         let mut level = self;
         let node = loop {
             let Some(token) = tokens.next() else {
@@ -240,7 +235,7 @@ impl<S: Clone + Eq + Hash> Level<S> {
     }
 
     fn find_mut(&mut self, filter: &[u8]) -> Option<&mut Node<S>> {
-        let mut tokens = split(filter).map(Token::of).peekable();
+        let mut tokens = tokens(filter).map(Token::of).peekable();
         let mut level = self;
         loop {
             let node = level.child_mut(tokens.next()?)?;
@@ -279,11 +274,11 @@ impl<S: Clone + Eq + Hash> Level<S> {
     /// Cuts off the deepest run of nodes on `filter`'s path that hold no
     /// subscription and lead only further down that same path.
     fn prune(&mut self, filter: &[u8]) {
-        let depth = split(filter).count();
+        let depth = tokens(filter).count();
         // First the shallowest token position from which the rest is unused.
         let mut cut = None;
         let mut level: &Level<S> = self;
-        for (i, token) in split(filter).map(Token::of).enumerate() {
+        for (i, token) in tokens(filter).map(Token::of).enumerate() {
             let Some(node) = level.child(token) else {
                 return;
             };
@@ -306,7 +301,7 @@ impl<S: Clone + Eq + Hash> Level<S> {
             return;
         };
         // Then down to the node's parent, and out with it.
-        let mut tokens = split(filter).map(Token::of);
+        let mut tokens = tokens(filter).map(Token::of);
         let Some(parent_depth) = cut.checked_sub(1) else {
             if let Some(token) = tokens.next() {
                 self.remove_child(token);
