@@ -53,8 +53,8 @@ impl<S> StreamImport<S> {
 pub type StreamImports<S> = HashMap<Arc<str>, Arc<Vec<StreamImport<S>>>>;
 
 /// Compiles the plan's stream imports that an export of the source
-/// account allows (its subject covers the import's, and it names the
-/// importer or no one); other imports are logged and left out.
+/// account allows ([`Accounts::authorizes`]; lowering refuses the others,
+/// so a plan from a file has none: they would be logged and left out).
 pub fn compile<S>(
     accounts: &Accounts,
     sublists: &HashMap<Arc<str>, Arc<SharedSublist<S>>>,
@@ -69,18 +69,7 @@ pub fn compile<S>(
             .iter()
             .filter(|i| i.kind == ExportKind::Stream)
         {
-            let source = accounts.list.iter().find(|a| a.name == import.account);
-            let allowed = source.is_some_and(|s| {
-                s.exports.iter().any(|e| {
-                    e.kind == ExportKind::Stream
-                        && super::subject::is_subset_match(
-                            import.subject.as_bytes(),
-                            e.subject.as_bytes(),
-                        )
-                        && (e.accounts.is_empty() || e.accounts.contains(&importer.name))
-                })
-            });
-            if !allowed {
+            if !accounts.authorizes(&importer.name, import) {
                 crate::log_warn!(
                     "Account {}: stream import of {:?} from {} is not exported to it; ignored",
                     importer.name,

@@ -144,6 +144,27 @@ pub struct Accounts {
     pub list: Vec<Account>,
 }
 
+impl Accounts {
+    /// Whether account `importer` may import `import`: as nats-server, its
+    /// source account exports the subject (or a wildcard covering it) with
+    /// the same kind, to `importer` or to everyone. Lowering refuses a plan
+    /// with an import that fails this; the runtime wires the others.
+    pub fn authorizes(&self, importer: &str, import: &Import) -> bool {
+        self.list
+            .iter()
+            .filter(|a| a.name == import.account)
+            .flat_map(|a| &a.exports)
+            .any(|e| {
+                e.kind == import.kind
+                    && crate::nats::subject::is_subset_match(
+                        import.subject.as_bytes(),
+                        e.subject.as_bytes(),
+                    )
+                    && (e.accounts.is_empty() || e.accounts.iter().any(|a| a == importer))
+            })
+    }
+}
+
 /// One account: a subject space of its own.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Account {

@@ -497,19 +497,7 @@ fn check_imports(cx: &mut Lowering, accounts: &Accounts, map: &crate::config::tr
     for acc in &accounts.list {
         for imp in &acc.imports {
             let source = accounts.list.iter().find(|a| a.name == imp.account);
-            // As nats-server: the source must export the subject (or a
-            // wildcard covering it) to this account, or to everyone.
-            let authorized = source.is_some_and(|s| {
-                s.exports.iter().any(|e| {
-                    e.kind == imp.kind
-                        && crate::nats::subject::is_subset_match(
-                            imp.subject.as_bytes(),
-                            e.subject.as_bytes(),
-                        )
-                        && (e.accounts.is_empty() || e.accounts.contains(&acc.name))
-                })
-            });
-            if source.is_some() && !authorized {
+            if source.is_some() && !accounts.authorizes(&acc.name, imp) {
                 let pos = map
                     .get(&acc.name)
                     .map(|n| n.pos.clone())
