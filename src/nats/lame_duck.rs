@@ -6,6 +6,7 @@
 //! the duration shared among the clients, at most one second.
 
 use super::client::{ClientHandle, CloseReason};
+use super::rand::Xorshift;
 use super::server::Shared;
 use crate::plan::LameDuck;
 use std::sync::Arc;
@@ -25,21 +26,14 @@ pub async fn drain(shared: &Arc<Shared>, plan: &LameDuck) {
     crate::log_info!("Closing existing clients");
     let per_client = (plan.duration.saturating_sub(plan.grace_period) / clients.len() as u32)
         .clamp(Duration::from_nanos(1), Duration::from_secs(1));
-    let mut seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(1)
-        | 1;
+    let mut rng = Xorshift::seeded(clients.len() as u64);
     for (i, client) in clients.iter().enumerate() {
         client.close_for(CloseReason::ServerShutdown);
         if i + 1 == clients.len() {
             break;
         }
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
         let nanos = per_client.as_nanos() as u64;
-        let wait = (seed % nanos.max(1)).max(nanos / 2);
+        let wait = (rng.next_u64() % nanos.max(1)).max(nanos / 2);
         tokio::time::sleep(Duration::from_nanos(wait)).await;
     }
 }

@@ -13,6 +13,7 @@ pub mod nkey;
 pub mod permissions;
 pub mod protocol;
 pub mod quote;
+pub mod rand;
 pub mod registry;
 pub mod server;
 pub mod subject;

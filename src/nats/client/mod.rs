@@ -24,6 +24,7 @@ use super::imports::StreamImport;
 use super::permissions::Permissions;
 use super::protocol::{Config, Op, Parser, ProtocolError};
 use super::quote::go_quote;
+use super::rand::Xorshift;
 use super::server::Shared;
 use super::subject::{is_valid_filter, is_valid_publish_subject};
 use super::sublist::{MatchResult, SharedSublist};
@@ -182,7 +183,7 @@ struct Conn {
     /// Clients appended to in this read batch, to wake once at its end.
     touched: Vec<Arc<ClientHandle>>,
     line: Vec<u8>,
-    rng: u64,
+    rng: Xorshift,
     /// When our last unanswered PING was sent, to measure the round trip.
     ping_sent: Option<std::time::Instant>,
     /// Why the reader decided to close, when it did.
@@ -203,11 +204,7 @@ impl Conn {
         let sublist = Arc::clone(&shared.sublist);
         let imports = shared.stream_imports.get(super::GLOBAL_ACCOUNT).cloned();
         let authenticated = !shared.auth.load().enabled();
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        let rng = (seed ^ handle.cid.wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1;
+        let rng = Xorshift::seeded(handle.cid);
         Conn {
             shared,
             handle,
@@ -242,7 +239,8 @@ impl Conn {
         // nats-server's `setFirstPingTimer`: the first PING (which measures
         // the round trip) comes after at most 2 s, plus up to 20% jitter.
         let first = period.min(FIRST_PING);
-        let jitter = Duration::from_nanos(self.next_rand() % (first.as_nanos() as u64 / 5).max(1));
+        let jitter =
+            Duration::from_nanos(self.rng.next_u64() % (first.as_nanos() as u64 / 5).max(1));
         let mut ping =
             tokio::time::interval_at(tokio::time::Instant::now() + first + jitter, period);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -517,11 +515,14 @@ impl Conn {
             self.permission_violation("Publish", subject, None);
             return false;
         }
-        if let Some(perms) = self.perms.clone() {
-            if !self.can_publish(&perms, subject) {
-                self.permission_violation("Publish", subject, None);
-                return false;
-            }
+        // Field by field, so no reference count is taken per message.
+        let allowed = match &self.perms {
+            Some(perms) => can_publish(perms, &mut self.pub_cache, &self.handle.rules, subject),
+            None => true,
+        };
+        if !allowed {
+            self.permission_violation("Publish", subject, None);
+            return false;
         }
         if let Some(reply) = reply.filter(|r| r.starts_with(b"_R_.") || r.starts_with(b"_GR_.")) {
             let line = format!(
@@ -532,37 +533,6 @@ impl Conn {
             return false;
         }
         true
-    }
-
-    /// nats-server's `pubAllowedFullCheck`: the lists (cached), then the
-    /// reply subjects this client may answer (never cached).
-    fn can_publish(&mut self, perms: &Permissions, subject: &[u8]) -> bool {
-        let allowed = match self.pub_cache.get(subject) {
-            Some(&allowed) => allowed,
-            None => {
-                let allowed = perms.can_publish(subject);
-                if allowed || perms.responses().is_none() {
-                    if self.pub_cache.len() >= MAX_PERM_CACHE {
-                        self.pub_cache.clear();
-                    }
-                    self.pub_cache.insert(subject.into(), allowed);
-                }
-                allowed
-            }
-        };
-        allowed
-            || perms
-                .responses()
-                .is_some_and(|rule| self.handle.rules.answer(subject, rule))
-    }
-
-    fn next_rand(&mut self) -> u64 {
-        let mut x = self.rng;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.rng = x;
-        x
     }
 
     /// Only pedantic clients get their publish subject checked, as in
@@ -617,7 +587,7 @@ impl Conn {
         }
         for group in &result.queues {
             let n = group.members.len();
-            let start = (self.next_rand() % n as u64) as usize;
+            let start = (self.rng.next_u64() % n as u64) as usize;
             for i in 0..n {
                 if self.deliver(
                     &group.members[(start + i) % n],
@@ -819,4 +789,32 @@ impl Conn {
         self.send(PING);
         true
     }
+}
+
+/// nats-server's `pubAllowedFullCheck`: the lists (verdicts cached per
+/// subject in `cache`), then the reply subjects this client may answer
+/// (never cached).
+fn can_publish(
+    perms: &Permissions,
+    cache: &mut std::collections::HashMap<Box<[u8]>, bool>,
+    rules: &rules::DeliveryRules,
+    subject: &[u8],
+) -> bool {
+    let allowed = match cache.get(subject) {
+        Some(&allowed) => allowed,
+        None => {
+            let allowed = perms.can_publish(subject);
+            if allowed || perms.responses().is_none() {
+                if cache.len() >= MAX_PERM_CACHE {
+                    cache.clear();
+                }
+                cache.insert(subject.into(), allowed);
+            }
+            allowed
+        }
+    };
+    allowed
+        || perms
+            .responses()
+            .is_some_and(|rule| rules.answer(subject, rule))
 }
