@@ -48,6 +48,23 @@ async fn round_trip_unbounded(client: &async_nats::Client, subject: &str) -> boo
     matches!(tokio::time::timeout(WAIT, sub.next()).await, Ok(Some(m)) if &m.payload[..] == b"ping")
 }
 
+/// Waits until the server has `sub` in place: async-nats's `flush` only
+/// writes the socket, so another connection's publish could overtake the
+/// SUB. A probe published on the same connection comes back through the
+/// subscription once the server has it.
+async fn settle(client: &async_nats::Client, sub: &mut async_nats::Subscriber, probe: &str) {
+    client
+        .publish(probe.to_string(), "probe".into())
+        .await
+        .expect("probe");
+    client.flush().await.expect("flush");
+    let got = tokio::time::timeout(WAIT, sub.next()).await;
+    assert!(
+        matches!(&got, Ok(Some(m)) if m.subject.as_str() == probe),
+        "probe {probe}: {got:?}"
+    );
+}
+
 /// `connect` must fail: async-nats with no reconnects gives up at once.
 async fn refused(edge: &RunningEdge, opts: async_nats::ConnectOptions) -> bool {
     let opts = opts.max_reconnects(Some(0));
@@ -180,8 +197,8 @@ fn accounts_isolate_subjects() {
         let b1 = connect(&edge, login("b1")).await.expect("b1");
         let mut in_a = a2.subscribe("shared").await.expect("sub a2");
         let mut in_b = b1.subscribe("shared").await.expect("sub b1");
-        a2.flush().await.expect("flush");
-        b1.flush().await.expect("flush");
+        settle(&a2, &mut in_a, "shared").await;
+        settle(&b1, &mut in_b, "shared").await;
         a1.publish("shared", "from A".into())
             .await
             .expect("publish");
@@ -312,9 +329,16 @@ fn stream_import_delivers_across_accounts() {
         let mut b_plain = b.subscribe("events.>").await.expect("sub b plain");
         let mut in_c = c.subscribe(">").await.expect("sub c");
         let mut in_a = a.subscribe("events.>").await.expect("sub a");
-        for client in [&a, &b, &c] {
-            client.flush().await.expect("flush");
-        }
+        settle(&b, &mut in_b, "from_a.events.probe").await;
+        settle(&b, &mut b_plain, "events.probe").await;
+        settle(&c, &mut in_c, "probe").await;
+        // A's probe also reaches B through the import.
+        settle(&a, &mut in_a, "events.probe").await;
+        let imported = tokio::time::timeout(WAIT, in_b.next()).await;
+        assert!(
+            matches!(&imported, Ok(Some(m)) if m.subject.as_str() == "from_a.events.probe"),
+            "{imported:?}"
+        );
         a.publish("events.login", "hello".into()).await.expect("publish");
         a.publish("private.x", "secret".into()).await.expect("publish");
         a.flush().await.expect("flush");

@@ -1041,7 +1041,13 @@ proxy {{ listen: \"127.0.0.1:PORT\", target: \"ws://{addr}\", ws: true, events_s
                 .expect("nats in time")
                 .expect("nats");
         let mut events = nats.subscribe("proxy.events").await.expect("subscribe");
+        // async-nats's flush only writes the socket: a probe coming back
+        // proves the server has the subscription before edge publishes.
+        nats.publish("proxy.events", r#"{"event":"probe"}"#.into())
+            .await
+            .expect("probe");
         nats.flush().await.expect("flush");
+        assert_eq!(next_event(&mut events).await["event"], "probe");
         let tcp = tokio::net::TcpStream::connect(edge.addr())
             .await
             .expect("connect");
