@@ -150,12 +150,22 @@ impl Drop for RunningEdge {
     }
 }
 
-/// A port nothing listens on right now.
+/// A port nothing listens on right now, never the same twice in one test
+/// process (the kernel may hand a just-released port out again, and two
+/// servers started at once would then share one).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A two-worker tokio runtime for the client-library tests.

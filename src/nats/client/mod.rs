@@ -168,6 +168,8 @@ struct Conn {
     /// A PONG has answered one of our PINGs (nats-server's `rtt != 0`):
     /// until then every ping tick sends a PING, active client or not.
     rtt_measured: bool,
+    /// A CONNECT was read in this batch: the first-PING timer restarts.
+    connect_seen: bool,
     /// The subscription index of the client's account.
     sublist: Arc<SharedSublist<SubRef>>,
     /// Other accounts' imports of this account's streams (None: none).
@@ -212,6 +214,7 @@ impl Conn {
             opts: Opts::default(),
             pings_out: 0,
             rtt_measured: false,
+            connect_seen: false,
             imports,
             sublist,
             nonce,
@@ -236,13 +239,9 @@ impl Conn {
             .limits
             .ping_interval
             .max(Duration::from_millis(1));
-        // nats-server's `setFirstPingTimer`: the first PING (which measures
-        // the round trip) comes after at most 2 s, plus up to 20% jitter.
-        let first = period.min(FIRST_PING);
-        let jitter =
-            Duration::from_nanos(self.rng.next_u64() % (first.as_nanos() as u64 / 5).max(1));
-        let mut ping =
-            tokio::time::interval_at(tokio::time::Instant::now() + first + jitter, period);
+        // Until a CONNECT, nats-server's ping timer runs at the ping
+        // interval; each CONNECT restarts it as the short first one.
+        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut buf = BytesMut::with_capacity(32 * 1024);
         let now = tokio::time::Instant::now();
@@ -262,6 +261,9 @@ impl Conn {
                         Ok(_) => {
                             last_in = tokio::time::Instant::now();
                             let keep = self.process(&mut buf);
+                            if std::mem::take(&mut self.connect_seen) {
+                                ping.reset_at(tokio::time::Instant::now() + self.first_ping(period));
+                            }
                             self.publish_batch();
                             self.flush();
                             if !keep {
@@ -418,6 +420,7 @@ impl Conn {
     /// nats-server's `processConnect`: authentication, then the account
     /// designation, the protocol version and no-responders support.
     fn connect(&mut self, json: &[u8]) -> bool {
+        self.connect_seen = true;
         self.opts.merge(json);
         let auth = self.shared.auth.load_full();
         if auth.enabled() {
@@ -775,6 +778,17 @@ impl Conn {
         if subs.get(&s.sid).is_some_and(|cur| cur == sub) {
             subs.remove(&s.sid);
         }
+    }
+
+    /// nats-server's `setFirstPingTimer`, run by every CONNECT: the first
+    /// PING (which measures the round trip) comes after at most 2 s, plus
+    /// up to 20% jitter.
+    fn first_ping(&mut self, period: Duration) -> Duration {
+        let first = period.min(FIRST_PING);
+        let fifth = u64::try_from(first.as_nanos() / 5)
+            .unwrap_or(u64::MAX)
+            .max(1);
+        first + Duration::from_nanos(self.rng.next_u64() % fifth)
     }
 
     /// The ping timer: a PING, or `Stale Connection` once `ping_max` are
