@@ -239,16 +239,20 @@ def play(port, suite, ex, certs, split=None, want=None):
         shaken = tls is not None
         so = tls or so
     data = b(ex['input'])
-    if split is None:
-        so.sendall(data)
-    else:
-        so.sendall(data[:split])
-        time.sleep(SPLIT_PAUSE)
-        so.sendall(data[split:])
-    if shaken is False:
-        got, closed = b'', True
-    else:
+    try:
+        if shaken is False:
+            raise OSError('no handshake')
+        if split is None:
+            so.sendall(data)
+        else:
+            so.sendall(data[:split])
+            time.sleep(SPLIT_PAUSE)
+            so.sendall(data[split:])
         got, closed = drain(so, LONG if ex.get('long') else QUIET, want)
+    except (OSError, ssl.SSLError):
+        # The server closed before taking the input (a refused client
+        # certificate is refused after the client's side of the handshake).
+        got, closed = b'', True
     so.close()
     return render_exchange(suite['config'], ex, info, shaken, got, closed), len(got)
 
