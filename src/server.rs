@@ -1,10 +1,11 @@
 //! The runtime entry: serves a [`Plan`] until SIGINT or SIGTERM.
 //!
 //! The NATS client listener (auth, accounts, TLS), HTTP monitoring, the
-//! proxy listeners (see [`crate::proxy`]), pid and ports files; no
-//! clustering, websocket or syslog yet: [`unsupported`] names what a plan asks
-//! for beyond that, and [`run`] refuses such a plan instead of serving it
-//! without.
+//! proxy listeners (see [`crate::proxy`]), pid and ports files, and the
+//! signals: SIGHUP reloads, SIGUSR1 reopens the log file, SIGUSR2 enters
+//! lame duck mode. No clustering or NATS websocket yet: [`unsupported`]
+//! names what a plan asks for beyond that, and [`run`] refuses such a plan
+//! instead of serving it without.
 
 use crate::monitor::{Monitor, MonitorTls};
 use crate::nats::server::NatsServer;
@@ -63,12 +64,6 @@ pub fn unsupported(plan: &Plan) -> Vec<String> {
         }
     }
 
-    if plan.log.syslog || plan.log.remote_syslog.is_some() {
-        missing.push("logging to syslog".to_string());
-    }
-    if plan.log.file_size_limit > 0 {
-        missing.push("log file rotation (logfile_size_limit)".to_string());
-    }
     for proxy in &plan.proxies {
         missing.extend(crate::proxy::unsupported(proxy));
         let events = proxy
@@ -189,7 +184,10 @@ pub async fn run(plan: Arc<Plan>, reload: &Reload<'_>) -> Result<(), ServeError>
         None => None,
     };
     let usr2 = lame_duck_signal()?;
-    let mut hup = HangUp::new()?;
+    let mut hup = Repeating::new(SignalKind::Hangup)?;
+    let mut usr1 = Repeating::new(SignalKind::User1)?;
+    // The plan in force, as reloads change it.
+    let mut current = (*plan).clone();
     tokio::pin!(shutdown);
     tokio::pin!(usr2);
     let nats_shared = lame_duck.as_ref().map(|(shared, _)| Arc::clone(shared));
@@ -216,13 +214,17 @@ pub async fn run(plan: Arc<Plan>, reload: &Reload<'_>) -> Result<(), ServeError>
             Ok(())
         }
         () = hup.recv() => {
-            reload_plan(reload, nats_shared.as_deref());
+            reload_plan(reload, nats_shared.as_deref(), &mut current);
+            continue;
+        }
+        () = usr1.recv() => {
+            crate::log::reopen();
             continue;
         }
         };
         break outcome;
     };
-    crate::proxy::log::flush();
+    crate::log::flush();
     if let Some(path) = ports_file {
         let _ = std::fs::remove_file(path);
     }
@@ -230,11 +232,16 @@ pub async fn run(plan: Arc<Plan>, reload: &Reload<'_>) -> Result<(), ServeError>
 }
 
 /// SIGHUP: a new plan from `reload`, applied where the runtime can take it
-/// live (today: NATS users, passwords, permissions and no_auth_user, for
-/// new and connected clients). A file that does not build, or that
-/// changes what needs a restart, keeps the running plan and says why.
-fn reload_plan(reload: &Reload<'_>, nats: Option<&crate::nats::server::Shared>) {
-    let plan = match reload() {
+/// live: NATS users, passwords, permissions and no_auth_user (for new and
+/// connected clients) and the log (level, time stamps, file, syslog). A
+/// file that does not build, or that changes what needs a restart, keeps
+/// the running plan and says why. `current` is the plan in force.
+fn reload_plan(
+    reload: &Reload<'_>,
+    nats: Option<&crate::nats::server::Shared>,
+    current: &mut Plan,
+) {
+    let mut plan = match reload() {
         Ok(plan) => plan,
         Err(e) => {
             crate::log_error!(
@@ -243,32 +250,105 @@ fn reload_plan(reload: &Reload<'_>, nats: Option<&crate::nats::server::Shared>) 
             return;
         }
     };
-    match (nats, &plan.nats) {
-        (Some(shared), Some(new)) => match shared.reload_auth(new) {
-            Ok(()) => {
-                crate::log_info!("Reloaded: authorization users");
-                crate::log_info!("Reloaded server configuration");
-            }
-            Err(e) => crate::log_error!("Failed to reload server configuration: {e}"),
-        },
-        _ => crate::log_error!(
-            "Failed to reload server configuration: adding or removing the NATS listener needs a restart"
-        ),
+    let log = &current.log;
+    if plan.log.file_size_limit != log.file_size_limit {
+        // As nats-server, which has no reload for this option.
+        crate::log_error!(
+            "Failed to reload server configuration: config reload not supported for LogSizeLimit: old={}, new={}",
+            log.file_size_limit,
+            plan.log.file_size_limit
+        );
+        return;
     }
+    let auth = match (nats, &plan.nats) {
+        (Some(shared), Some(new)) => shared.reload_auth(new),
+        (None, None) => Ok(()),
+        _ => Err("adding or removing the NATS listener needs a restart".to_string()),
+    };
+    if let Err(e) = auth {
+        crate::log_error!("Failed to reload server configuration: {e}");
+        return;
+    }
+    let auth_changed =
+        plan.nats.as_ref().map(|n| &n.auth) != current.nats.as_ref().map(|n| &n.auth);
+    // nats-server writes each option's line with the logger in force,
+    // then sets up the new one.
+    for change in log_changes(log, &plan.log) {
+        crate::log_info!("Reloaded: {change}");
+    }
+    if plan.log != *log {
+        if let Err(e) = crate::log::configure(&plan.log) {
+            crate::log_error!("Failed to reload the log, keeping the running one: {e}");
+            plan.log = log.clone();
+        }
+    }
+    if auth_changed {
+        crate::log_info!("Reloaded: authorization users");
+    }
+    crate::log_info!("Reloaded server configuration");
+    *current = plan;
 }
 
-/// SIGHUP, as a stream of reload requests (never on other platforms).
-struct HangUp {
+/// nats-server's reload lines for the logging options that changed, in
+/// its order.
+fn log_changes(old: &crate::plan::LogPlan, new: &crate::plan::LogPlan) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut flag = |name: &str, a: bool, b: bool| {
+        if a != b {
+            out.push(format!("{name} = {b}"));
+        }
+    };
+    flag("trace", old.trace, new.trace);
+    flag("debug", old.debug, new.debug);
+    flag("trace_verbose", old.trace_verbose, new.trace_verbose);
+    flag("logtime", old.logtime, new.logtime);
+    if old.file != new.file {
+        out.push(format!("log_file = {}", new.file.as_deref().unwrap_or("")));
+    }
+    if old.syslog != new.syslog {
+        out.push(format!("syslog = {}", new.syslog));
+    }
+    if old.remote_syslog != new.remote_syslog {
+        out.push(format!(
+            "remote_syslog = {}",
+            new.remote_syslog.as_deref().unwrap_or("")
+        ));
+    }
+    out
+}
+
+/// The signals edge takes more than once.
+enum SignalKind {
+    /// SIGHUP: reload.
+    Hangup,
+    /// SIGUSR1: reopen the log file.
+    User1,
+}
+
+/// A repeating signal, as a stream of requests (never on other platforms).
+struct Repeating {
     #[cfg(unix)]
     signal: tokio::signal::unix::Signal,
 }
 
-impl HangUp {
-    fn new() -> std::io::Result<Self> {
-        Ok(HangUp {
-            #[cfg(unix)]
-            signal: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?,
-        })
+impl Repeating {
+    fn new(kind: SignalKind) -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::SignalKind as Kind;
+            let kind = match kind {
+                SignalKind::Hangup => Kind::hangup(),
+                SignalKind::User1 => Kind::user_defined1(),
+            };
+            Ok(Repeating {
+                signal: tokio::signal::unix::signal(kind)?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = kind;
+            Ok(Repeating {})
+        }
     }
 
     async fn recv(&mut self) {

@@ -195,13 +195,17 @@ fn no_config_means_nats_defaults() {
 #[test]
 fn run_refuses_what_is_not_built_yet() {
     let dir = tempfile::tempdir().expect("tempdir");
-    write(dir.path(), "edge.conf", "port = 4222\nsyslog = true\n");
+    write(
+        dir.path(),
+        "edge.conf",
+        "port = 4222\nwebsocket { port: 8443, no_tls: true }\n",
+    );
     let out = common::run_edge(&["run", "edge.conf", "-p", "4999"], dir.path(), &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("listening on 0.0.0.0:4999"));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not built yet"), "{err}");
-    assert!(err.contains("logging to syslog"), "{err}");
+    assert!(err.contains("NATS over websocket"), "{err}");
 
     write(
         dir.path(),

@@ -89,8 +89,8 @@ fn run(args: &RunArgs) -> ExitCode {
         Err(errors) => return report(&errors),
     };
     print!("{}", plan::summary(&plan));
-    if let Err(e) = crate::log::init(&plan.log) {
-        eprintln!("edge run: cannot open the log file: {e}");
+    if let Err(e) = crate::log::configure(&plan.log) {
+        eprintln!("edge run: {e}");
         return ExitCode::FAILURE;
     }
     let missing = crate::server::unsupported(&plan);

@@ -158,8 +158,8 @@ impl Balancer {
                 let ms = u64::try_from(self.ejection.as_millis()).unwrap_or(u64::MAX);
                 t.ejected_until
                     .store(self.now_ms().saturating_add(ms), Ordering::Relaxed);
-                crate::proxy_log!(
-                    "edge: proxy target {} out of the rotation for {:?} (connect failed)",
+                crate::log_warn!(
+                    "Proxy target {} out of the rotation for {:?} (connect failed)",
                     t.target,
                     self.ejection
                 );

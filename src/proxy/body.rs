@@ -62,7 +62,7 @@ pub struct AccessLog {
 
 impl AccessLog {
     fn write(&self, bytes: u64) {
-        crate::proxy_log!(
+        crate::log_access!(
             "edge: proxy {} \"{} {}\" {} upstream={} bytes={} {}ms",
             self.peer,
             self.method,

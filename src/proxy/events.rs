@@ -47,7 +47,7 @@ impl Events {
     /// queue is full.
     pub fn publish(&self, subject: &str, payload: String) {
         if self.tx.try_send((subject.to_owned(), payload)).is_err() {
-            crate::proxy_log!("edge: proxy event on {subject} dropped (NATS publisher behind)");
+            crate::log_warn!("Proxy event on {subject} dropped (NATS publisher behind)");
         }
     }
 }
@@ -84,9 +84,7 @@ async fn publisher(addr: SocketAddr, mut rx: mpsc::Receiver<(String, String)>) {
             link = None;
         }
         if !sent {
-            crate::proxy_log!(
-                "edge: proxy event on {subject} dropped (cannot reach NATS at {addr})"
-            );
+            crate::log_warn!("Proxy event on {subject} dropped (cannot reach NATS at {addr})");
         }
     }
 }

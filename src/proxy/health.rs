@@ -45,7 +45,7 @@ async fn run(shared: Arc<Shared>, route: usize, index: usize, check: HealthCheck
             if !up && passes >= check.healthy_threshold {
                 up = true;
                 rt.balancer.set_healthy(index, true);
-                crate::proxy_log!("edge: proxy target {target} healthy again");
+                crate::log_info!("Proxy target {target} healthy again");
             }
         } else {
             fails = fails.saturating_add(1);
@@ -53,7 +53,7 @@ async fn run(shared: Arc<Shared>, route: usize, index: usize, check: HealthCheck
             if up && fails >= check.unhealthy_threshold {
                 up = false;
                 rt.balancer.set_healthy(index, false);
-                crate::proxy_log!("edge: proxy target {target} unhealthy ({fails} failed checks)");
+                crate::log_warn!("Proxy target {target} unhealthy ({fails} failed checks)");
             }
         }
         tokio::time::sleep(check.interval).await;

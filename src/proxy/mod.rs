@@ -19,8 +19,8 @@
 //! - [`error`]: upstream failures as 502/504 or the declared error page;
 //! - [`events`]: WebSocket open/close published on NATS (`events_subject`);
 //! - [`embed`]: the proxy as a library ([`Proxy`], [`Hooks`]);
-//! - [`body`]: the body types and the access log written when a body ends;
-//! - [`log`]: the buffered log those lines go to.
+//! - [`body`]: the body types and the access log written when a body ends
+//!   (through `crate::log`, the one server log).
 
 pub mod balance;
 pub mod body;
@@ -31,7 +31,6 @@ pub mod events;
 pub mod forward;
 pub mod headers;
 pub mod health;
-pub mod log;
 pub mod redirect;
 pub mod response;
 pub mod server;

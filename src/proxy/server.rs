@@ -150,7 +150,7 @@ impl ProxyServer {
             let (tcp, peer) = match self.listener.accept().await {
                 Ok(pair) => pair,
                 Err(e) => {
-                    crate::proxy_log!("edge: proxy accept failed: {e}");
+                    crate::log_error!("Proxy accept error: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -171,10 +171,10 @@ impl ProxyServer {
                                 serve_connection(shared, stream, peer, h2).await
                             }
                             Ok(Err(e)) => {
-                                crate::proxy_log!("edge: proxy TLS handshake with {peer}: {e}")
+                                crate::log_error!("Proxy TLS handshake error with {peer}: {e}")
                             }
                             Err(_) => {
-                                crate::proxy_log!("edge: proxy TLS handshake with {peer} timed out")
+                                crate::log_error!("Proxy TLS handshake with {peer} timed out")
                             }
                         }
                     });

@@ -22,7 +22,7 @@ pub type Outcome = (Response<ResBody>, String, Option<InFlight>);
 /// The error answer as an [`Outcome`], logged; an embedder's
 /// [`Hooks::error`](super::embed::Hooks::error) may replace it.
 pub fn failed(route: &Route, rt: &RouteRuntime, err: &ProxyError, upstream: String) -> Outcome {
-    crate::proxy_log!("edge: proxy error: {err}");
+    crate::log_error!("Proxy error: {err}");
     let res = error_response(route.options.error_page.as_ref(), err);
     let res = match &rt.hooks {
         Some(h) => h.error(err, res),
@@ -151,7 +151,7 @@ pub async fn web(
                 if !retryable {
                     return failed(route, rt, &err, shown);
                 }
-                crate::proxy_log!("edge: proxy error: {err}; trying another target");
+                crate::log_warn!("Proxy error: {err}; trying another target");
                 last = Some((err, shown));
             }
             Err(Failure::Other(reason)) => {
@@ -255,7 +255,7 @@ fn spawn_forward(
     let path = outgoing_path(opts, fwd, incoming, strip);
     let headers = outgoing_headers(opts, fwd, incoming, Kind::Web);
     let Ok(uri) = upstream_uri(fwd, &path) else {
-        crate::proxy_log!("edge: proxy forward: bad path {path}");
+        crate::log_error!("Proxy forward: bad path {path}");
         return;
     };
     let mut req = Request::new(body);
@@ -277,7 +277,7 @@ fn spawn_forward(
                 }
             }
             Err(e) => {
-                crate::proxy_log!("edge: proxy forward to {shown} failed: {}", error_chain(&e))
+                crate::log_error!("Proxy forward to {shown} failed: {}", error_chain(&e))
             }
         }
     });

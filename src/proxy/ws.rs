@@ -143,15 +143,15 @@ async fn splice(
     let (client, upstream) = match tokio::try_join!(client, upstream) {
         Ok(pair) => pair,
         Err(e) => {
-            crate::proxy_log!("edge: proxy websocket {peer} -> {target}: upgrade failed: {e}");
+            crate::log_error!("Proxy websocket {peer} -> {target}: upgrade failed: {e}");
             return None;
         }
     };
-    crate::proxy_log!("edge: proxy websocket open {peer} -> {target}");
+    crate::log_info!("Proxy websocket open {peer} -> {target}");
     opened();
     let (sent, received) = pipe(client, upstream).await;
-    crate::proxy_log!(
-        "edge: proxy websocket close {peer} -> {target} (sent {sent} bytes, received {received} bytes)"
+    crate::log_info!(
+        "Proxy websocket close {peer} -> {target} (sent {sent} bytes, received {received} bytes)"
     );
     Some((sent, received))
 }
