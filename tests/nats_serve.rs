@@ -781,3 +781,90 @@ fn log_file_in_nats_server_format() {
         "{text}"
     );
 }
+
+/// Lame duck mode with a client library and a second server: async-nats,
+/// connected to the first of two edges, is told (INFO `ldm`), closed after
+/// the grace period, and carries on from the second edge with its
+/// subscription; the first edge exits 0.
+#[test]
+fn lame_duck_moves_a_client_library_to_the_other_server() {
+    let config = "lame_duck_duration: \"30s\"\nlame_duck_grace_period: \"1s\"\n";
+    let mut first = common::RunningEdge::start(config);
+    let second = common::RunningEdge::start(config);
+    rt().block_on(async {
+        let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+        let client = async_nats::ConnectOptions::new()
+            .retain_servers_order()
+            .event_callback(move |e| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send(e);
+                }
+            })
+            .connect(vec![first.url(), second.url()])
+            .await
+            .expect("connect");
+        let mut sub = client.subscribe("jobs").await.expect("subscribe");
+        client
+            .publish("jobs", "on the first".into())
+            .await
+            .expect("pub");
+        let got = tokio::time::timeout(WAIT, sub.next()).await.expect("msg");
+        assert_eq!(got.expect("msg").payload, "on the first");
+
+        let status = Command::new("kill")
+            .args(["-USR2", &first.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        // After the first connection's `Connected`: ldm, the close, the
+        // reconnect.
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + WAIT;
+        while !(seen.contains(&async_nats::Event::Disconnected)
+            && seen.last() == Some(&async_nats::Event::Connected))
+        {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, events.recv()).await {
+                Ok(Some(e)) => seen.push(e),
+                _ => panic!("no reconnect; events {seen:?}"),
+            }
+        }
+        seen.retain(|e| *e != async_nats::Event::Connected);
+        assert_eq!(
+            seen,
+            [
+                async_nats::Event::LameDuckMode,
+                async_nats::Event::Disconnected
+            ],
+            "{seen:?}"
+        );
+
+        // The subscription moved: another client of the second server
+        // reaches it.
+        let other = async_nats::connect(second.url()).await.expect("second");
+        let mut delivered = None;
+        for _ in 0..50 {
+            other
+                .publish("jobs", "on the second".into())
+                .await
+                .expect("pub");
+            other.flush().await.expect("flush");
+            if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(100), sub.next()).await
+            {
+                delivered = Some(m);
+                break;
+            }
+        }
+        assert_eq!(delivered.expect("delivered").payload, "on the second");
+    });
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(status) = first.try_wait() {
+            assert_eq!(status.code(), Some(0));
+            break;
+        }
+        assert!(Instant::now() < deadline, "the first edge did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
