@@ -114,8 +114,8 @@ pub async fn run(plan: Arc<Plan>, reload: &Reload<'_>) -> Result<(), ServeError>
                 source,
             })?;
         let shared = server.shared();
-        crate::log_info!("  Name:     {}", shared.info.server_name);
-        crate::log_info!("  ID:       {}", shared.info.server_id);
+        crate::log_info!("  Name:     {}", shared.info.load().server_name);
+        crate::log_info!("  ID:       {}", shared.info.load().server_id);
         // Bound before anything is served: a harness polling /varz may
         // connect clients as soon as it answers.
         let https = plan
@@ -232,10 +232,13 @@ pub async fn run(plan: Arc<Plan>, reload: &Reload<'_>) -> Result<(), ServeError>
 }
 
 /// SIGHUP: a new plan from `reload`, applied where the runtime can take it
-/// live: NATS users, passwords, permissions and no_auth_user (for new and
-/// connected clients) and the log (level, time stamps, file, syslog). A
-/// file that does not build, or that changes what needs a restart, keeps
-/// the running plan and says why. `current` is the plan in force.
+/// live: NATS users, passwords and permissions (for new and connected
+/// clients), the client limits nats-server reloads (`max_connections`,
+/// `max_control_line`, `max_payload`, `ping_interval`, `ping_max`,
+/// `write_deadline`, the authorization timeout for new clients) and the
+/// log. A file that does not build, or that changes what cannot be
+/// reloaded, keeps the running plan and says why. `current` is the plan
+/// in force.
 fn reload_plan(
     reload: &Reload<'_>,
     nats: Option<&crate::nats::server::Shared>,
@@ -250,69 +253,101 @@ fn reload_plan(
             return;
         }
     };
-    let log = &current.log;
-    if plan.log.file_size_limit != log.file_size_limit {
-        // As nats-server, which has no reload for this option.
-        crate::log_error!(
-            "Failed to reload server configuration: config reload not supported for LogSizeLimit: old={}, new={}",
-            log.file_size_limit,
-            plan.log.file_size_limit
-        );
-        return;
-    }
-    let auth = match (nats, &plan.nats) {
-        (Some(shared), Some(new)) => shared.reload_auth(new),
+    let checked = match (nats, &plan.nats) {
+        (Some(shared), Some(new)) => shared.check_reload(new),
         (None, None) => Ok(()),
         _ => Err("adding or removing the NATS listener needs a restart".to_string()),
     };
-    if let Err(e) = auth {
+    let checked = checked.and_then(|()| {
+        if plan.log.file_size_limit == current.log.file_size_limit {
+            return Ok(());
+        }
+        // As nats-server, which has no reload for this option.
+        Err(format!(
+            "config reload not supported for LogSizeLimit: old={}, new={}",
+            current.log.file_size_limit, plan.log.file_size_limit
+        ))
+    });
+    if let Err(e) = checked {
         crate::log_error!("Failed to reload server configuration: {e}");
         return;
     }
-    let auth_changed =
-        plan.nats.as_ref().map(|n| &n.auth) != current.nats.as_ref().map(|n| &n.auth);
     // nats-server writes each option's line with the logger in force,
     // then sets up the new one.
-    for change in log_changes(log, &plan.log) {
+    for change in reload_lines(current, &plan) {
         crate::log_info!("Reloaded: {change}");
     }
-    if plan.log != *log {
+    if plan.log != current.log {
         if let Err(e) = crate::log::configure(&plan.log) {
             crate::log_error!("Failed to reload the log, keeping the running one: {e}");
-            plan.log = log.clone();
+            plan.log = current.log.clone();
         }
     }
-    if auth_changed {
-        crate::log_info!("Reloaded: authorization users");
+    if let (Some(shared), Some(new)) = (nats, &plan.nats) {
+        let closed = shared.reload(new);
+        if closed > 0 {
+            crate::log_info!("Closed {closed} connections to fall within max_connections");
+        }
     }
     crate::log_info!("Reloaded server configuration");
     *current = plan;
 }
 
-/// nats-server's reload lines for the logging options that changed, in
-/// its order.
-fn log_changes(old: &crate::plan::LogPlan, new: &crate::plan::LogPlan) -> Vec<String> {
+/// nats-server's `Reloaded: option = value` lines for what changed from
+/// `old` to `new`, in its order (the order of its options' fields).
+fn reload_lines(old: &Plan, new: &Plan) -> Vec<String> {
+    use crate::monitor::gofmt::duration;
     let mut out = Vec::new();
-    let mut flag = |name: &str, a: bool, b: bool| {
-        if a != b {
-            out.push(format!("{name} = {b}"));
+    let mut line = |changed: bool, text: &dyn Fn() -> String| {
+        if changed {
+            out.push(text());
         }
     };
-    flag("trace", old.trace, new.trace);
-    flag("debug", old.debug, new.debug);
-    flag("trace_verbose", old.trace_verbose, new.trace_verbose);
-    flag("logtime", old.logtime, new.logtime);
-    if old.file != new.file {
-        out.push(format!("log_file = {}", new.file.as_deref().unwrap_or("")));
+    let (a, b) = (&old.log, &new.log);
+    line(a.trace != b.trace, &|| format!("trace = {}", b.trace));
+    line(a.debug != b.debug, &|| format!("debug = {}", b.debug));
+    line(a.trace_verbose != b.trace_verbose, &|| {
+        format!("trace_verbose = {}", b.trace_verbose)
+    });
+    line(a.logtime != b.logtime, &|| {
+        format!("logtime = {}", b.logtime)
+    });
+    if let (Some(o), Some(n)) = (&old.nats, &new.nats) {
+        let (x, y) = (&o.limits, &n.limits);
+        line(x.max_connections != y.max_connections, &|| {
+            format!("max_connections = {}", y.max_connections)
+        });
+        line(o.auth != n.auth, &|| "authorization users".to_string());
+        line(x.ping_interval != y.ping_interval, &|| {
+            format!("ping_interval = {}", duration(y.ping_interval))
+        });
+        line(x.ping_max != y.ping_max, &|| {
+            format!("ping_max = {}", y.ping_max)
+        });
+        line(o.auth.timeout != n.auth.timeout, &|| {
+            format!("authorization timeout = {}", n.auth.timeout.as_secs_f64())
+        });
+        line(x.max_control_line != y.max_control_line, &|| {
+            format!("max_control_line = {}", y.max_control_line)
+        });
+        line(x.max_payload != y.max_payload, &|| {
+            format!("max_payload = {}", y.max_payload)
+        });
     }
-    if old.syslog != new.syslog {
-        out.push(format!("syslog = {}", new.syslog));
-    }
-    if old.remote_syslog != new.remote_syslog {
-        out.push(format!(
+    line(a.file != b.file, &|| {
+        format!("log_file = {}", b.file.as_deref().unwrap_or(""))
+    });
+    line(a.syslog != b.syslog, &|| format!("syslog = {}", b.syslog));
+    line(a.remote_syslog != b.remote_syslog, &|| {
+        format!(
             "remote_syslog = {}",
-            new.remote_syslog.as_deref().unwrap_or("")
-        ));
+            b.remote_syslog.as_deref().unwrap_or("")
+        )
+    });
+    if let (Some(o), Some(n)) = (&old.nats, &new.nats) {
+        line(o.limits.write_deadline != n.limits.write_deadline, &|| {
+            format!("write_deadline = {}", duration(n.limits.write_deadline))
+        });
     }
     out
 }

@@ -84,7 +84,7 @@ pub fn accountz(shared: &Shared, acc: &str) -> Result<String, NoSuchAccount> {
         other => return Err(NoSuchAccount(other.to_string())),
     };
     Ok(gofmt::to_json_indent(&Accountz {
-        server_id: shared.info.server_id.clone(),
+        server_id: shared.info.load().server_id.clone(),
         now: SystemTime::now(),
         system_account: SYSTEM_ACCOUNT,
         accounts: detail.is_none().then_some([GLOBAL_ACCOUNT, SYSTEM_ACCOUNT]),

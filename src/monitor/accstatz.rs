@@ -72,7 +72,7 @@ pub fn accstatz(shared: &Shared, q: &Query) -> Result<String, QueryError> {
         });
     }
     Ok(gofmt::to_json_indent(&Accstatz {
-        server_id: shared.info.server_id.clone(),
+        server_id: shared.info.load().server_id.clone(),
         now: SystemTime::now(),
         account_statz: list,
     }))

@@ -365,7 +365,7 @@ pub fn connz(shared: &Shared, request: &Request) -> Result<String, ConnzError> {
         .map(|c| ConnInfo::new(c, now, &o))
         .collect();
     Ok(gofmt::to_json_indent(&Connz {
-        server_id: shared.info.server_id.clone(),
+        server_id: shared.info.load().server_id.clone(),
         now,
         num_connections: connections.len(),
         total,

@@ -13,7 +13,7 @@
 mod accountz;
 mod accstatz;
 mod connz;
-mod gofmt;
+pub(crate) mod gofmt;
 mod index;
 mod process;
 mod query;
@@ -384,7 +384,8 @@ fn handle(state: &State, req: &Request<Incoming>) -> Reply {
         return not_found();
     };
     let q = Query::parse(req.uri().query());
-    let id = state.shared.info.server_id.as_str();
+    let info = state.shared.info.load();
+    let id = info.server_id.as_str();
     // Each arm counts where nats-server's handler does: most first, some
     // only once their parameters decode.
     macro_rules! try_q {

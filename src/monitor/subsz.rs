@@ -122,7 +122,7 @@ pub fn subsz(shared: &Shared, query: &Query) -> Result<String, SubszError> {
         return Ok(gofmt::to_json_indent(&Stats::from(&stats)));
     }
     Ok(gofmt::to_json_indent(&Subsz {
-        server_id: shared.info.server_id.clone(),
+        server_id: shared.info.load().server_id.clone(),
         now: SystemTime::now(),
         stats: Stats::from(&stats),
         total: page.len(),

@@ -95,20 +95,20 @@ fn is_false(b: &bool) -> bool {
 /// Answers `/varz`.
 pub fn varz(state: &State) -> String {
     let shared = &state.shared;
-    let plan = &shared.plan;
+    let plan = shared.plan.load();
     let limits = &plan.limits;
     let reg = &shared.registry;
     let t = &reg.totals;
     let now = SystemTime::now();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let doc = Varz {
-        server_id: shared.info.server_id.clone(),
-        server_name: shared.info.server_name.clone(),
+        server_id: shared.info.load().server_id.clone(),
+        server_name: shared.info.load().server_name.clone(),
         version: VERSION,
         proto: PROTO,
         go: GO,
-        host: shared.info.host.clone(),
-        port: shared.info.port,
+        host: shared.info.load().host.clone(),
+        port: shared.info.load().port,
         // Read from the plan, so they hold once auth and TLS are served.
         auth_required: plan.auth.client != ClientAuth::None,
         tls_required: plan.tls.is_some(),

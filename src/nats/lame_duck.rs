@@ -17,7 +17,7 @@ use std::time::Duration;
 pub async fn drain(shared: &Arc<Shared>, plan: &LameDuck) {
     let clients: Vec<Arc<ClientHandle>> = shared.registry.open();
     for client in &clients {
-        client.send_lame_duck_info(&shared.info);
+        client.send_lame_duck_info(&shared.info.load());
     }
     if clients.is_empty() {
         return;

@@ -32,10 +32,14 @@ impl std::fmt::Debug for ClientTls {
 /// What every connection task shares.
 #[derive(Debug)]
 pub struct Shared {
-    /// The NATS part of the plan (limits, headers, listen address).
-    pub plan: NatsPlan,
-    /// The server's INFO, without the per-client fields.
-    pub info: ServerInfo,
+    /// The NATS part of the plan in force (limits, headers, listen
+    /// address); a reload swaps it whole.
+    pub plan: arc_swap::ArcSwap<NatsPlan>,
+    /// Bumped by every reload: connections then take the new limits.
+    pub generation: AtomicU64,
+    /// The server's INFO, without the per-client fields (a reload may
+    /// change `max_payload` and `auth_required`).
+    pub info: arc_swap::ArcSwap<ServerInfo>,
     /// Subscriptions of the global account (`$G`).
     pub sublist: Arc<SharedSublist<SubRef>>,
     /// Subscriptions of each configured account, by name (`$G` too).
@@ -61,7 +65,7 @@ impl Shared {
     /// Counts a new connection; false (and not counted) when the plan's
     /// `max_connections` are already open.
     pub fn try_add_connection(&self) -> bool {
-        let max = usize::try_from(self.plan.limits.max_connections).unwrap_or(0);
+        let max = usize::try_from(self.plan.load().limits.max_connections).unwrap_or(0);
         let prev = self.connections.fetch_add(1, Ordering::AcqRel);
         if prev >= max {
             self.connections.fetch_sub(1, Ordering::AcqRel);
@@ -91,35 +95,80 @@ impl Shared {
         total
     }
 
-    /// Takes the authentication of a reloaded plan: new CONNECTs use it at
-    /// once, and every connected client is checked again with the
-    /// credentials it logged in with (nats-server closes those that no
-    /// longer pass and applies the new permissions to the others). The
-    /// accounts cannot change yet: their subscription indexes are fixed.
-    pub fn reload_auth(&self, plan: &NatsPlan) -> Result<(), String> {
-        let names = |p: &NatsPlan| {
-            let mut v: Vec<String> = p
+    /// Whether `new` can replace the plan in force: what nats-server
+    /// cannot reload (with its words) and what edge cannot yet. Nothing is
+    /// changed.
+    pub fn check_reload(&self, new: &NatsPlan) -> Result<(), String> {
+        let old = self.plan.load();
+        let accounts = |p: &NatsPlan| {
+            let mut v: Vec<(String, String)> = p
                 .auth
                 .accounts
                 .list
                 .iter()
-                .map(|a| a.name.clone())
+                .map(|a| (a.name.clone(), format!("{:?}{:?}", a.exports, a.imports)))
                 .collect();
             v.sort();
             v
         };
-        if names(plan) != names(&self.plan) {
+        let (a, b) = (accounts(&old), accounts(new));
+        if a.len() != b.len() || a.iter().zip(&b).any(|(x, y)| x.0 != y.0) {
             return Err("adding or removing accounts needs a restart".into());
         }
-        if plan.tls.is_some() != self.plan.tls.is_some() {
+        if a != b {
+            return Err("changing account exports or imports needs a restart".into());
+        }
+        if new.tls.is_some() != old.tls.is_some() {
             return Err("turning TLS on or off needs a restart".into());
         }
-        self.auth
-            .store(Arc::new(Authenticator::new(&plan.auth, GLOBAL_ACCOUNT)));
-        for client in self.registry.open() {
-            client.reauthenticate();
+        let (o, n) = (&old.limits, &new.limits);
+        if n.max_subscriptions != o.max_subscriptions {
+            return Err(format!(
+                "config reload not supported for MaxSubs: old={}, new={}",
+                o.max_subscriptions, n.max_subscriptions
+            ));
+        }
+        if n.max_pending != o.max_pending {
+            return Err(format!(
+                "config reload not supported for MaxPending: old={}, new={}",
+                o.max_pending, n.max_pending
+            ));
         }
         Ok(())
+    }
+
+    /// Swaps in a reloaded plan (checked by [`check_reload`](Self::check_reload)):
+    /// new CONNECTs use its authentication at once and connected clients
+    /// are checked again with the credentials they logged in with
+    /// (nats-server closes those that no longer pass and applies the new
+    /// permissions to the others); connected clients take its payload,
+    /// control-line, ping and write limits; clients over a lower
+    /// `max_connections` are closed. Returns how many were.
+    pub fn reload(&self, new: &NatsPlan) -> usize {
+        let auth_changed = new.auth != self.plan.load().auth;
+        if auth_changed {
+            self.auth
+                .store(Arc::new(Authenticator::new(&new.auth, GLOBAL_ACCOUNT)));
+        }
+        let mut info = ServerInfo::clone(&self.info.load());
+        info.max_payload = new.limits.max_payload;
+        info.auth_required = self.auth.load().info_auth_required();
+        self.info.store(Arc::new(info));
+        self.plan.store(Arc::new(new.clone()));
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        let open = self.registry.open();
+        if auth_changed {
+            for client in &open {
+                client.reauthenticate();
+            }
+        }
+        // As nats-server: some connections, not the newest, closed.
+        let max = usize::try_from(new.limits.max_connections).unwrap_or(0);
+        let over = open.len().saturating_sub(max);
+        for client in open.iter().take(over) {
+            client.close_max_connections();
+        }
+        over
     }
 
     /// Forgets a connection counted by [`try_add_connection`](Self::try_add_connection).
@@ -187,8 +236,9 @@ impl NatsServer {
         }
 
         let shared = Arc::new(Shared {
-            plan: plan.clone(),
-            info,
+            plan: arc_swap::ArcSwap::from_pointee(plan.clone()),
+            generation: AtomicU64::new(0),
+            info: arc_swap::ArcSwap::from_pointee(info),
             sublist,
             stream_imports: super::imports::compile(&plan.auth.accounts, &accounts),
             accounts,

@@ -61,11 +61,23 @@ const MAX_PERM_CACHE: usize = 128;
 /// The status-only header block of a no-responders reply (16 bytes).
 const NO_RESPONDERS_HDR: &[u8] = b"NATS/1.0 503\r\n\r\n";
 
+/// The ping interval of `plan` (never zero: a timer needs a period).
+fn ping_period(plan: &crate::plan::NatsPlan) -> Duration {
+    plan.limits.ping_interval.max(Duration::from_millis(1))
+}
+
+/// A ping timer whose first tick is one `period` from now.
+fn ping_timer(period: Duration) -> tokio::time::Interval {
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping
+}
+
 /// Serves one accepted connection until it closes.
 pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) {
     let cid = shared.next_client_id();
     let nonce = shared.auth.load().uses_nonce().then(new_nonce);
-    let info = shared.info.line(cid, peer.ip(), nonce.as_deref());
+    let info = shared.info.load().line(cid, peer.ip(), nonce.as_deref());
     match &shared.tls {
         None => {
             let (reader, writer) = stream.into_split();
@@ -115,14 +127,12 @@ async fn serve_stream<R, W>(
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let limits = &shared.plan.limits;
-    let max_pending = usize::try_from(limits.max_pending).unwrap_or(usize::MAX);
+    let max_pending = usize::try_from(shared.plan.load().limits.max_pending).unwrap_or(usize::MAX);
     let handle = Arc::new(ClientHandle::new(cid, max_pending.max(1), peer));
-    let writer = tokio::spawn(write_loop(
-        Arc::clone(&handle),
-        writer,
-        limits.write_deadline,
-    ));
+    let plan = Arc::clone(&shared);
+    let writer = tokio::spawn(write_loop(Arc::clone(&handle), writer, move || {
+        plan.plan.load().limits.write_deadline
+    }));
     // INFO is written whatever max_pending says (nats-server sends it
     // before counting pending bytes).
     lock(&handle.out).buf.extend_from_slice(&info);
@@ -170,6 +180,8 @@ struct Conn {
     rtt_measured: bool,
     /// A CONNECT was read in this batch: the first-PING timer restarts.
     connect_seen: bool,
+    /// The server's reload generation whose limits this connection has.
+    generation: u64,
     /// The subscription index of the client's account.
     sublist: Arc<SharedSublist<SubRef>>,
     /// Other accounts' imports of this account's streams (None: none).
@@ -196,7 +208,9 @@ struct Conn {
 
 impl Conn {
     fn new(shared: Arc<Shared>, handle: Arc<ClientHandle>, nonce: Option<String>) -> Self {
-        let limits = &shared.plan.limits;
+        let generation = shared.generation.load(std::sync::atomic::Ordering::Acquire);
+        let plan = shared.plan.load();
+        let limits = &plan.limits;
         let parser = Parser::new(Config {
             max_control_line: usize::try_from(limits.max_control_line).unwrap_or(0),
             max_payload: usize::try_from(limits.max_payload).unwrap_or(0),
@@ -215,6 +229,7 @@ impl Conn {
             pings_out: 0,
             rtt_measured: false,
             connect_seen: false,
+            generation,
             imports,
             sublist,
             nonce,
@@ -233,21 +248,15 @@ impl Conn {
     /// Reads and serves until the connection must close; says why.
     async fn run<R: AsyncRead + Unpin>(&mut self, reader: &mut R) -> CloseReason {
         let handle = Arc::clone(&self.handle);
-        let period = self
-            .shared
-            .plan
-            .limits
-            .ping_interval
-            .max(Duration::from_millis(1));
+        let mut period = ping_period(&self.shared.plan.load());
         // Until a CONNECT, nats-server's ping timer runs at the ping
         // interval; each CONNECT restarts it as the short first one.
-        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ping = ping_timer(period);
         let mut buf = BytesMut::with_capacity(32 * 1024);
         let now = tokio::time::Instant::now();
         let mut last_in = now.checked_sub(period).unwrap_or(now);
         // The authorization timeout, until a CONNECT authenticates.
-        let auth_deadline = tokio::time::sleep(self.shared.plan.auth.timeout);
+        let auth_deadline = tokio::time::sleep(self.shared.plan.load().auth.timeout);
         tokio::pin!(auth_deadline);
         loop {
             if buf.capacity() - buf.len() < 4096 {
@@ -260,6 +269,13 @@ impl Conn {
                         Err(_) => return CloseReason::ReadError,
                         Ok(_) => {
                             last_in = tokio::time::Instant::now();
+                            // A reload's limits apply from this read on;
+                            // nats-server's timer takes a new interval when
+                            // it is next set.
+                            if let Some(reloaded) = self.reloaded() {
+                                period = reloaded;
+                                ping = ping_timer(period);
+                            }
                             let keep = self.process(&mut buf);
                             if std::mem::take(&mut self.connect_seen) {
                                 ping.reset_at(tokio::time::Instant::now() + self.first_ping(period));
@@ -273,6 +289,10 @@ impl Conn {
                     }
                 }
                 _ = ping.tick() => {
+                    if let Some(reloaded) = self.reloaded() {
+                        period = reloaded;
+                        ping = ping_timer(period);
+                    }
                     // As nats-server: no PING while the client is active,
                     // once the round trip is known.
                     if self.rtt_measured && last_in.elapsed() < period {
@@ -448,7 +468,7 @@ impl Conn {
             self.reason = Some(CloseReason::BadClientProtocolVersion);
             return false;
         }
-        let headers = self.shared.plan.headers && self.opts.headers;
+        let headers = self.shared.plan.load().headers && self.opts.headers;
         if self.opts.no_responders && !headers {
             self.send(ERR_NO_RESPONDERS);
             self.reason = Some(CloseReason::NoRespondersRequiresHeaders);
@@ -707,7 +727,7 @@ impl Conn {
             let subs = lock(&self.handle.subs);
             (subs.len(), subs.contains_key(sid))
         };
-        let max = self.shared.plan.limits.max_subscriptions;
+        let max = self.shared.plan.load().limits.max_subscriptions;
         if max > 0 && count >= max as usize {
             self.send(ERR_MAX_SUBS);
             return;
@@ -780,6 +800,25 @@ impl Conn {
         }
     }
 
+    /// After a reload (the server's generation moved on): takes the new
+    /// control-line and payload limits, and returns the new ping interval.
+    fn reloaded(&mut self) -> Option<Duration> {
+        let now = self
+            .shared
+            .generation
+            .load(std::sync::atomic::Ordering::Acquire);
+        if now == self.generation {
+            return None;
+        }
+        self.generation = now;
+        let plan = self.shared.plan.load();
+        self.parser.set_limits(
+            usize::try_from(plan.limits.max_control_line).unwrap_or(0),
+            usize::try_from(plan.limits.max_payload).unwrap_or(0),
+        );
+        Some(ping_period(&plan))
+    }
+
     /// nats-server's `setFirstPingTimer`, run by every CONNECT: the first
     /// PING (which measures the round trip) comes after at most 2 s, plus
     /// up to 20% jitter.
@@ -794,7 +833,7 @@ impl Conn {
     /// The ping timer: a PING, or `Stale Connection` once `ping_max` are
     /// unanswered. False when the connection must close.
     fn ping_tick(&mut self) -> bool {
-        if self.pings_out + 1 > self.shared.plan.limits.ping_max {
+        if self.pings_out + 1 > self.shared.plan.load().limits.ping_max {
             self.send(ERR_STALE);
             return false;
         }

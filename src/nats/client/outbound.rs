@@ -147,7 +147,6 @@ impl ClientHandle {
         self.kill.notify_one();
     }
 
-    /// [`close`](Self::close), recording `reason` unless one already is.
     /// The INFO announcing lame duck mode, to a client that takes
     /// asynchronous INFO (its CONNECT said `protocol` 1).
     pub(crate) fn send_lame_duck_info(&self, info: &crate::nats::info::ServerInfo) {
@@ -157,12 +156,20 @@ impl ClientHandle {
         }
     }
 
+    /// Closes a client a reload left over `max_connections`, telling it
+    /// why as nats-server's `maxConnExceeded` does.
+    pub(crate) fn close_max_connections(&self) {
+        self.queue(&[super::ERR_MAX_CONNS]);
+        self.close_for(CloseReason::MaxConnectionsExceeded);
+    }
+
     /// Asks the reader to authenticate this client again under the
     /// current authenticator (after a reload).
     pub(crate) fn reauthenticate(&self) {
         self.reauth.notify_one();
     }
 
+    /// [`close`](Self::close), recording `reason` unless one already is.
     pub(crate) fn close_for(&self, reason: CloseReason) {
         lock(&self.out).reason.get_or_insert(reason);
         self.close();
@@ -223,10 +230,11 @@ impl ClientHandle {
 
 /// Writes whatever is buffered each time it is woken; on close, flushes
 /// the rest and shuts the socket down.
+/// `deadline` gives the write deadline in force (a reload may change it).
 pub(super) async fn write_loop<W: AsyncWrite + Unpin>(
     handle: Arc<ClientHandle>,
     mut w: W,
-    deadline: Duration,
+    deadline: impl Fn() -> Duration,
 ) {
     loop {
         let (chunk, closed) = {
@@ -234,7 +242,7 @@ pub(super) async fn write_loop<W: AsyncWrite + Unpin>(
             (out.buf.split().freeze(), out.closed)
         };
         if !chunk.is_empty() {
-            match tokio::time::timeout(deadline, w.write_all(&chunk)).await {
+            match tokio::time::timeout(deadline(), w.write_all(&chunk)).await {
                 Ok(Ok(())) => continue,
                 Ok(Err(_)) => {
                     handle.close_for(CloseReason::WriteError);

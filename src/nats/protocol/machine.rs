@@ -259,6 +259,14 @@ impl Parser {
         &self.config
     }
 
+    /// Sets the control-line and payload limits from the next operation on
+    /// (a reload changed them; nats-server applies them to connected
+    /// clients too).
+    pub fn set_limits(&mut self, max_control_line: usize, max_payload: usize) {
+        self.config.max_control_line = max_control_line;
+        self.config.max_payload = max_payload;
+    }
+
     /// Allows or refuses HPUB from the next operation on (set it after a
     /// CONNECT with `"headers":true`).
     pub fn set_headers(&mut self, headers: bool) {
