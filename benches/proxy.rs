@@ -9,8 +9,9 @@
 //! It is a separate process so its sockets and CPU are not the bench's.
 //!
 //! Every proxy gets one worker: nginx `worker_processes 1`, haproxy
-//! `nbthread 1`, edge `TOKIO_WORKER_THREADS=1` (tokio's multi-thread
-//! runtime with one worker), node is single-threaded. Access logs: edge's
+//! `nbthread 1`, edge `workers: 1` (one proxy thread with its own
+//! single-threaded runtime; `TOKIO_WORKER_THREADS=1` for the rest of the
+//! process, idle here), node is single-threaded. Access logs: edge's
 //! (stderr) and nginx's go to files; haproxy and node log nothing.
 //!
 //! Load is `wrk -t1` on 127.0.0.1 (keep-alive small, `Connection: close`
@@ -274,7 +275,7 @@ fn start_edge(dir: &Path, up: u16) -> io::Result<Proc> {
     std::fs::write(
         &conf,
         format!(
-            "proxy {{\n  listen: \"127.0.0.1:{port}\"\n  routes = [\n    {{ match {{ path: \"/\" }}\n      target: \"http://127.0.0.1:{up}\"\n      ws: true }}\n  ]\n}}\n"
+            "proxy {{\n  listen: \"127.0.0.1:{port}\"\n  workers: 1\n  routes = [\n    {{ match {{ path: \"/\" }}\n      target: \"http://127.0.0.1:{up}\"\n      ws: true }}\n  ]\n}}\n"
         ),
     )?;
     let log = std::fs::File::create(dir.join("edge.log"))?;

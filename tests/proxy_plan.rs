@@ -65,6 +65,7 @@ impl Certs {
 const FULL: &str = r#"
 proxy {
   listen: "127.0.0.1:8443"
+  workers: 2
   ssl { cert_file: "TMP/cert.pem", key_file: "TMP/key.pem" }
   target: "http://127.0.0.1:9000"
   stripPrefix: true
@@ -142,6 +143,7 @@ fn full_plan_with_every_option() {
     assert_eq!(proxies.len(), 1);
     let p = &proxies[0];
     assert!(p.tls.is_some());
+    assert_eq!(p.workers, 2);
     // The route that overrides everything gets none of the block's values.
     let api = &p.routes[0].options;
     assert!(api.ws && !api.xfwd && api.secure && api.prepend_path && !api.change_origin);

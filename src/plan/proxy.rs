@@ -29,6 +29,10 @@ pub struct ProxyPlan {
     pub router: Router,
     /// The routes in file order, every option resolved.
     pub routes: Vec<Route>,
+    /// Threads accepting and serving this listener's connections, each
+    /// with its own single-threaded runtime (nginx's `worker_processes`);
+    /// 0 is one per core.
+    pub workers: usize,
 }
 
 impl ProxyPlan {
@@ -41,6 +45,7 @@ impl ProxyPlan {
             tls,
             router,
             routes,
+            workers: 0,
         }
     }
 

@@ -4,13 +4,9 @@
 //! `agent`, on by default in edge).
 
 use super::body::ReqBody;
-use crate::plan::proxy::{Agent, ProxyOptions, Target};
-use http::Uri;
-use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use crate::plan::proxy::{ProxyOptions, Target};
+use hyper_util::rt::TokioIo;
 use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName, UnixTime};
-use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -102,12 +98,6 @@ impl AsyncWrite for Stream {
     }
 }
 
-impl Connection for Stream {
-    fn connected(&self) -> Connected {
-        Connected::new()
-    }
-}
-
 /// Opens upstream connections for one route.
 #[derive(Clone)]
 pub struct Connector {
@@ -175,48 +165,6 @@ impl Connector {
         }
         socket.connect(addr).await
     }
-}
-
-impl tower_service::Service<Uri> for Connector {
-    type Response = TokioIo<Stream>;
-    type Error = io::Error;
-    type Future = Pin<Box<dyn Future<Output = io::Result<TokioIo<Stream>>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, uri: Uri) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move {
-            let tls = uri.scheme_str() == Some("https");
-            let host = uri
-                .host()
-                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "URI without host"))?;
-            let host = host.trim_start_matches('[').trim_end_matches(']');
-            let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-            this.connect(host, port, tls).await.map(TokioIo::new)
-        })
-    }
-}
-
-/// The pooled upstream client of one route.
-pub type Pool = Client<Connector, ReqBody>;
-
-/// Builds the route's pool from its `agent` settings; `keep_alive: false`
-/// keeps no idle connection (and `connection: close` is sent).
-pub fn pool(connector: Connector, agent: &Agent) -> Pool {
-    let mut b = Client::builder(TokioExecutor::new());
-    b.pool_timer(TokioTimer::new())
-        .pool_idle_timeout(agent.idle_timeout)
-        .pool_max_idle_per_host(if agent.keep_alive {
-            agent.max_idle_per_host
-        } else {
-            0
-        })
-        .http1_preserve_header_case(true)
-        .retry_canceled_requests(true);
-    b.build(connector)
 }
 
 /// True when some target of a route (or its forward) is `https`/`wss`.
@@ -317,7 +265,7 @@ pub async fn send_direct(
     connector: &Connector,
     target: &Target,
     req: http::Request<ReqBody>,
-) -> Result<http::Response<hyper::body::Incoming>, DirectError> {
+) -> Result<http::Response<super::pool::UpstreamBody>, DirectError> {
     let stream = connector
         .connect(&target.host, target.port, target.scheme.is_tls())
         .await
@@ -330,7 +278,8 @@ pub async fn send_direct(
     tokio::spawn(async move {
         let _ = conn.with_upgrades().await;
     });
-    sender.send_request(req).await.map_err(DirectError::Http)
+    let res = sender.send_request(req).await.map_err(DirectError::Http)?;
+    Ok(res.map(super::pool::UpstreamBody::unpooled))
 }
 
 /// Why a direct (unpooled) request failed.

@@ -20,7 +20,7 @@
 
 use super::balance::Balancer;
 use super::body::{Logged, ReqBody, ResBody};
-use super::client::{self, ClientError, Connector};
+use super::client::{ClientError, Connector};
 use super::error::ProxyError;
 use super::forward::Incoming;
 use super::server::{Conn, RouteRuntime};
@@ -300,7 +300,7 @@ impl ProxyBuilder {
         };
         // TLS is always ready: `web_to` may name an https target later.
         let connector = Connector::new(&self.options, true)?;
-        let pool = client::pool(connector.clone(), &self.options.agent);
+        let pool = super::pool::Pool::new(connector.clone(), &self.options.agent);
         let route = Route {
             host: HostPattern::Any,
             path: "/".to_owned(),

@@ -31,6 +31,7 @@ pub mod events;
 pub mod forward;
 pub mod headers;
 pub mod health;
+pub mod pool;
 pub mod redirect;
 pub mod response;
 pub mod server;

@@ -11,10 +11,10 @@
 
 use super::body::empty;
 use super::error::ProxyError;
+use super::pool::UpstreamBody;
 use super::server::RouteRuntime;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, Uri};
-use hyper::body::Incoming;
 use std::time::Duration;
 
 /// node's follow-redirects default `maxRedirects`.
@@ -37,8 +37,8 @@ pub async fn follow(
     rt: &RouteRuntime,
     proxy_timeout: Option<Duration>,
     origin: Origin,
-    mut res: Response<Incoming>,
-) -> Result<Response<Incoming>, ProxyError> {
+    mut res: Response<UpstreamBody>,
+) -> Result<Response<UpstreamBody>, ProxyError> {
     let Origin {
         mut method,
         mut url,

@@ -7,6 +7,7 @@ use super::body::{boxed, empty, ReqBody, ResBody};
 use super::client;
 use super::error::{error_response, ProxyError};
 use super::forward::{outgoing_headers, outgoing_path, upstream_uri, Incoming, Kind};
+use super::pool::UpstreamBody;
 use super::redirect;
 use super::response::{self, Context};
 use super::server::{Conn, RouteRuntime};
@@ -180,7 +181,7 @@ pub async fn send(
     direct: bool,
     target: &Target,
     req: Request<ReqBody>,
-) -> Result<Response<hyper::body::Incoming>, Failure> {
+) -> Result<Response<UpstreamBody>, Failure> {
     if direct {
         return client::send_direct(&rt.connector, target, req)
             .await
@@ -217,7 +218,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 pub fn proxied_response(
     route: &Route,
     cx: &Context<'_>,
-    res: Response<hyper::body::Incoming>,
+    res: Response<UpstreamBody>,
     upgraded: bool,
 ) -> Response<ResBody> {
     let (mut parts, body) = res.into_parts();

@@ -70,6 +70,10 @@ fn lower_proxy(cx: &mut Lowering, node: &Node) -> Option<(ProxyPlan, Pos)> {
     let tls = b
         .get(cx, &["tls", "ssl"])
         .and_then(|n| tls::lower(cx, n, "proxy.tls"));
+    let workers = b
+        .take(cx, &["workers"], |n| n.int_in(0, 1024))
+        .and_then(|w| usize::try_from(w).ok())
+        .unwrap_or(0);
     let defaults = read_settings(cx, &mut b, &Settings::default());
     let routes_node = b.get(cx, &["routes"]);
     let pos = b.pos.clone();
@@ -86,10 +90,9 @@ fn lower_proxy(cx: &mut Lowering, node: &Node) -> Option<(ProxyPlan, Pos)> {
         );
         return None;
     };
-    Some((
-        ProxyPlan::new(listen?, tls, routes),
-        listen_node.pos.clone(),
-    ))
+    let mut plan = ProxyPlan::new(listen?, tls, routes);
+    plan.workers = workers;
+    Some((plan, listen_node.pos.clone()))
 }
 
 /// A block without `routes`: its own target serves every request.
