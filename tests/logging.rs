@@ -19,12 +19,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// `nats-server` when it is on the PATH.
 fn nats_server() -> Option<&'static str> {
-    Command::new("nats-server")
-        .arg("--version")
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|_| "nats-server")
+    common::nats_server_installed().then_some("nats-server")
 }
 
 /// A server process (edge or nats-server) on `config`, killed on drop.
@@ -34,14 +29,7 @@ impl Proc {
     fn start(program: &str, config: &str, dir: &Path) -> Proc {
         let path = dir.join(format!("{program}.conf"));
         std::fs::write(&path, config).expect("config");
-        let mut cmd = if program == "edge" {
-            let mut c = Command::new(common::edge());
-            c.arg("run");
-            c
-        } else {
-            Command::new(program)
-        };
-        let child = cmd
+        let child = common::server_command(program)
             .arg("-c")
             .arg(&path)
             .stdout(std::process::Stdio::null())

@@ -36,14 +36,7 @@ impl Server {
             )
         };
         std::fs::write(&config, server(body)).expect("config");
-        let mut cmd = if program == "edge" {
-            let mut c = Command::new(common::edge());
-            c.arg("run");
-            c
-        } else {
-            Command::new(program)
-        };
-        let child = cmd
+        let child = common::server_command(program)
             .arg("-c")
             .arg(&config)
             .stdout(Stdio::null())
@@ -205,11 +198,7 @@ fn reload_applies_client_limits_as_nats_server() {
             "3 closed",
         ]
     );
-    let has_nats_server = Command::new("nats-server")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if has_nats_server {
+    if common::nats_server_installed() {
         assert_eq!(scenario("nats-server"), edge);
     }
 }

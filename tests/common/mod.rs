@@ -57,6 +57,29 @@ pub fn run_edge(args: &[&str], dir: &Path, env: &[(String, String)]) -> Output {
     }
 }
 
+/// `edge run`, or another server by name (`nats-server`), for tests that
+/// play one scenario against both.
+#[allow(dead_code)]
+pub fn server_command(program: &str) -> Command {
+    if program == "edge" {
+        let mut c = Command::new(edge());
+        c.arg("run");
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+/// Whether nats-server is on the PATH (CI installs it; elsewhere the
+/// comparisons with it are skipped and edge is checked alone).
+#[allow(dead_code)]
+pub fn nats_server_installed() -> bool {
+    Command::new("nats-server")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
 /// The repository root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
