@@ -151,8 +151,10 @@ pub async fn run(plan: Arc<Plan>, reload: &Reload<'_>) -> Result<(), ServeError>
         let accept = tasks.spawn(server.serve());
         lame_duck = Some((shared, accept));
     }
+    let mut proxy_drains = Vec::new();
     for proxy in &plan.proxies {
         let server = ProxyServer::bind(proxy, nats_addr).await?;
+        proxy_drains.push(server.drain());
         crate::log_info!(
             "Proxy listening on {}{}",
             server.local_addr()?,
@@ -201,14 +203,27 @@ pub async fn run(plan: Arc<Plan>, reload: &Reload<'_>) -> Result<(), ServeError>
             crate::log_info!("Initiating Shutdown...");
             Ok(())
         }
-        () = &mut usr2, if lame_duck.is_some() => {
-            if let Some((shared, accept)) = lame_duck.take() {
-                crate::log_info!("Entering lame duck mode, stop accepting new clients");
-                accept.abort();
-                tokio::select! {
-                    () = crate::nats::lame_duck::drain(&shared, &plan.lame_duck) => {}
-                    () = &mut shutdown => {}
+        () = &mut usr2, if lame_duck.is_some() || !proxy_drains.is_empty() => {
+            crate::log_info!("Entering lame duck mode, stop accepting new clients");
+            for drain in &proxy_drains {
+                drain.start();
+            }
+            let nats = async {
+                if let Some((shared, accept)) = lame_duck.take() {
+                    accept.abort();
+                    crate::nats::lame_duck::drain(&shared, &plan.lame_duck).await;
                 }
+            };
+            // Proxy connections finish what they were doing, within the
+            // lame duck duration.
+            let proxies = tokio::time::timeout(plan.lame_duck.duration, async {
+                for drain in &proxy_drains {
+                    drain.finished().await;
+                }
+            });
+            tokio::select! {
+                _ = async { tokio::join!(nats, proxies) } => {}
+                () = &mut shutdown => {}
             }
             crate::log_info!("Initiating Shutdown...");
             Ok(())

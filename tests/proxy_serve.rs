@@ -1783,3 +1783,89 @@ async fn large_bodies_pass_intact_both_ways_with_a_forward_copy() {
     assert_eq!(head.header("content-length"), big.len().to_string());
     assert!(head.body.is_empty());
 }
+
+/// SIGUSR2, lame duck mode for the proxy (nginx's graceful shutdown): no
+/// new connections, an idle keep-alive connection is closed, a request in
+/// flight gets its answer with `connection: close`, then edge exits 0.
+#[tokio::test(flavor = "multi_thread")]
+async fn lame_duck_finishes_requests_in_flight_then_exits() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // An upstream that answers after 800 ms.
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let up = upstream.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = upstream.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                loop {
+                    let mut head = Vec::new();
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tcp.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(800)).await;
+                    let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow";
+                    if tcp.write_all(reply).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let mut edge = Edge::start(&format!(
+        "proxy {{\n  listen: \"127.0.0.1:PORT\"\n  target: \"http://{up}\"\n}}\n"
+    ));
+    let request = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+    // One keep-alive connection served once and left idle.
+    let mut idle = tokio::net::TcpStream::connect(edge.addr())
+        .await
+        .expect("connect");
+    idle.write_all(request).await.expect("write");
+    let first = read_until_quiet(&mut idle, Duration::from_millis(1500)).await;
+    assert!(first.ends_with("slow"), "{first}");
+    // One with a request in flight.
+    let mut busy = tokio::net::TcpStream::connect(edge.addr())
+        .await
+        .expect("connect");
+    busy.write_all(request).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ok = std::process::Command::new("kill")
+        .args(["-USR2", &edge.pid().to_string()])
+        .status()
+        .expect("kill")
+        .success();
+    assert!(ok);
+
+    let mut buf = [0u8; 64];
+    let closed = tokio::time::timeout(WAIT, idle.read(&mut buf)).await;
+    assert!(matches!(closed, Ok(Ok(0))), "idle connection: {closed:?}");
+    let answer = read_until_quiet(&mut busy, Duration::from_secs(2)).await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    // node's rule sets `connection: keep-alive` on an HTTP/1.1 answer;
+    // hyper adds the `close` that ends it.
+    assert!(
+        answer
+            .lines()
+            .any(|l| l.starts_with("connection:") && l.contains("close")),
+        "{answer}"
+    );
+    assert!(answer.ends_with("slow"), "{answer}");
+    let eof = tokio::time::timeout(WAIT, busy.read(&mut buf)).await;
+    assert!(matches!(eof, Ok(Ok(0))), "busy connection after: {eof:?}");
+    assert!(std::net::TcpStream::connect(edge.addr()).is_err());
+    let deadline = std::time::Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = edge.try_wait() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "edge did not exit");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status.code(), Some(0));
+    let log = edge.log();
+    assert!(log.contains("[INF] Entering lame duck mode"), "{log}");
+}

@@ -25,6 +25,7 @@
 pub mod balance;
 pub mod body;
 pub mod client;
+pub mod drain;
 pub mod embed;
 pub mod error;
 pub mod events;

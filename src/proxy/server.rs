@@ -8,6 +8,7 @@
 use super::balance::Balancer;
 use super::body::{AccessLog, Logged};
 use super::client::{self, ClientError, Connector};
+use super::drain::Drain;
 use super::error::plain;
 use super::events::Events;
 use super::headers::is_websocket_upgrade;
@@ -83,6 +84,8 @@ pub struct Shared {
     pub routes: Vec<RouteRuntime>,
     /// True when some route sets `timeout` (connections are watched).
     watch_idle: bool,
+    /// Lame duck mode (SIGUSR2).
+    pub drain: Arc<Drain>,
 }
 
 /// A bound proxy listener, ready to serve.
@@ -133,9 +136,17 @@ impl ProxyServer {
                 plan: plan.clone(),
                 routes,
                 watch_idle,
+                drain: Arc::default(),
             }),
             tls,
         })
+    }
+
+    /// Its lame duck switch: [`Drain::start`] stops the workers accepting
+    /// and shuts connections down gracefully; [`Drain::finished`] tells
+    /// when the last one closed.
+    pub fn drain(&self) -> Arc<Drain> {
+        Arc::clone(&self.shared.drain)
     }
 
     /// The bound address (the OS's choice when the plan says port 0).
@@ -144,8 +155,8 @@ impl ProxyServer {
     }
 
     /// Starts health checks, then serves the listener on the plan's
-    /// worker threads until the process exits; returns only if a worker
-    /// cannot start or stops.
+    /// worker threads until the process exits or the listener has drained
+    /// (`Ok`); an error if a worker cannot start or stops otherwise.
     ///
     /// Each worker is a thread with a single-threaded runtime accepting on
     /// the same socket, as nginx's workers: a connection and the upstream
@@ -173,28 +184,48 @@ impl ProxyServer {
                         .build()
                         .and_then(|rt| {
                             rt.block_on(async move {
-                                accept_loop(TcpListener::from_std(listener)?, shared, tls).await
+                                let drain = Arc::clone(&shared.drain);
+                                accept_loop(TcpListener::from_std(listener)?, shared, tls).await?;
+                                // This runtime drives its connections.
+                                drain.finished().await;
+                                Ok(())
                             })
                         });
                     let _ = ended.send(served);
                 })?;
         }
-        match first_end.recv().await {
-            Some(Err(e)) => Err(e),
-            _ => Err(io::Error::other("a proxy worker stopped")),
+        // Closed once every worker stopped accepting.
+        drop(listener);
+        drop(ended);
+        let mut stopped = 0;
+        while let Some(result) = first_end.recv().await {
+            result?;
+            stopped += 1;
+            if stopped == workers {
+                break;
+            }
+        }
+        if self.shared.drain.is_started() {
+            Ok(())
+        } else {
+            Err(io::Error::other("a proxy worker stopped"))
         }
     }
 }
 
-/// One worker's accept loop; a failed accept is logged and retried, never
-/// fatal.
+/// One worker's accept loop, until the listener drains; a failed accept
+/// is logged and retried, never fatal.
 async fn accept_loop(
     listener: TcpListener,
     shared: Arc<Shared>,
     tls: Option<(TlsAcceptor, Duration)>,
 ) -> io::Result<()> {
     loop {
-        let (tcp, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = shared.drain.started() => return Ok(()),
+        };
+        let (tcp, peer) = match accepted {
             Ok(pair) => pair,
             Err(e) => {
                 crate::log_error!("Proxy accept error: {e}");
@@ -397,20 +428,21 @@ async fn serve_connection_as<S>(
         idle: Arc::clone(&idle),
     });
     let watch_idle = shared.watch_idle;
+    let drain = Arc::clone(&shared.drain);
+    let _open = drain.track();
     // Boxed per request: hyper keeps a slot the size of the service's
     // future for the whole connection, so an unboxed (large) handler
     // future would stay resident on every idle keep-alive connection.
     let service =
         service_fn(move |req| Box::pin(handle(Arc::clone(&shared), Arc::clone(&conn), req)));
-    let served: Pin<Box<dyn std::future::Future<Output = ()> + Send>> = if h2 {
+    let idle = watch_idle.then_some(&*idle);
+    if h2 {
         // HTTP/2 (ALPN `h2` on a TLS listener); upstreams stay HTTP/1.1.
         let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX))
             .serve_connection(io, service);
-        Box::pin(async move {
-            let _ = conn.await;
-        })
+        until_done(conn, &drain, idle).await;
     } else {
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
@@ -419,17 +451,60 @@ async fn serve_connection_as<S>(
             .max_header_size(MAX_HEAD_BYTES)
             .serve_connection(io, service)
             .with_upgrades();
-        Box::pin(async move {
-            let _ = conn.await;
-        })
-    };
-    if watch_idle {
+        until_done(conn, &drain, idle).await;
+    }
+}
+
+/// hyper's graceful shutdown, for either kind of connection.
+trait Graceful {
+    fn shutdown(self: Pin<&mut Self>);
+}
+
+impl<I, S> Graceful for hyper::server::conn::http1::UpgradeableConnection<I, S>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S::ResBody: hyper::body::Body + 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn shutdown(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+impl<I, S, E> Graceful for hyper::server::conn::http2::Connection<I, S, E>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    S::ResBody: hyper::body::Body + 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    E: hyper::rt::bounds::Http2ServerConnExec<S::Future, S::ResBody>,
+{
+    fn shutdown(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+/// Serves `conn` until it ends, stays idle past its route's `timeout`
+/// (when `idle` watches it), or, once the listener drains, has finished
+/// what it was doing.
+async fn until_done<C>(conn: C, drain: &Drain, idle: Option<&Idle>)
+where
+    C: std::future::Future + Graceful,
+{
+    tokio::pin!(conn);
+    let mut draining = false;
+    loop {
         tokio::select! {
-            _ = served => {}
-            () = idle.expired() => {}
+            _ = conn.as_mut() => return,
+            () = drain.started(), if !draining => {
+                conn.as_mut().shutdown();
+                draining = true;
+            }
+            () = async { if let Some(i) = idle { i.expired().await } }, if idle.is_some() => return,
         }
-    } else {
-        served.await;
     }
 }
 

@@ -99,6 +99,16 @@ impl Edge {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
+    /// The process id (for signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its exit status once it has exited.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     /// Everything edge wrote to stderr so far.
     pub fn log(&self) -> String {
         self.log.lock().expect("log lock").clone()
