@@ -113,6 +113,38 @@ async fn basic_proxies_to_the_target() {
     assert_eq!(up.last().await.method, "GET");
 }
 
+/// Round robin over two targets with active health checks: once the
+/// checks find one answering 503, every request goes to the other.
+#[tokio::test(flavor = "multi_thread")]
+async fn health_checks_take_a_failing_target_out_of_the_rotation() {
+    let good = Upstream::start(|_| text(200, "good")).await;
+    let sick = Upstream::start(|seen| {
+        if seen.uri == "/healthz" {
+            text(503, "down")
+        } else {
+            text(200, "sick")
+        }
+    })
+    .await;
+    let targets = format!("{},{}", good.url(), sick.url());
+    let proxy = Example::start("proxy_load_balance", &[("TARGETS", &targets)]);
+    let deadline = std::time::Instant::now() + WAIT;
+    // The first check runs at once; then the sick target is out.
+    loop {
+        let seen = sick.seen();
+        if seen.iter().any(|s| s.uri == "/healthz") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no health check");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for _ in 0..6 {
+        assert_eq!(get(&proxy.url("/x"), &[]).await.body, "good");
+    }
+    assert!(good.seen().iter().any(|s| s.uri == "/healthz"));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn custom_logic_chooses_the_target_per_request() {
     let site = Upstream::start(|_| text(200, "site")).await;

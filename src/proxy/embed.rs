@@ -26,7 +26,7 @@ use super::forward::Incoming;
 use super::server::{Conn, RouteRuntime};
 use super::web::Outcome;
 use super::{headers::is_websocket_upgrade, web, ws};
-use crate::plan::proxy::{Balance, HostPattern, ProxyOptions, Route, Scheme, Target};
+use crate::plan::proxy::{Balance, HealthCheck, HostPattern, ProxyOptions, Route, Scheme, Target};
 use http::{Request, Response};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -203,6 +203,7 @@ pub fn parse_target(url: &str) -> Result<Target, TargetError> {
 pub struct ProxyBuilder {
     targets: Vec<String>,
     balance: Balance,
+    health_check: Option<HealthCheck>,
     options: ProxyOptions,
     hooks: Option<Arc<dyn Hooks>>,
     closures: Closures,
@@ -218,6 +219,15 @@ impl ProxyBuilder {
     /// How requests are spread over several targets.
     pub fn balance(mut self, balance: Balance) -> Self {
         self.balance = balance;
+        self
+    }
+
+    /// Checks every target actively (`GET path` each `interval`), taking
+    /// failing ones out of the rotation and putting them back, as a
+    /// config route's `health_check`; the checks stop when the [`Proxy`]
+    /// is dropped.
+    pub fn health_check(mut self, check: HealthCheck) -> Self {
+        self.health_check = Some(check);
         self
     }
 
@@ -307,7 +317,7 @@ impl ProxyBuilder {
             strip_prefix: false,
             targets,
             balance: self.balance,
-            health_check: None,
+            health_check: self.health_check,
             options: self.options,
         };
         let rt = RouteRuntime {
@@ -317,6 +327,7 @@ impl ProxyBuilder {
             events: None,
             hooks,
         };
+        super::health::spawn_route(&route, &rt.balancer, &rt.pool);
         Ok(Proxy { route, rt })
     }
 }

@@ -3,48 +3,56 @@
 //! `unhealthy_threshold` failures in a row take the target out of the
 //! rotation, `healthy_threshold` passes bring it back.
 
+use super::balance::Balancer;
 use super::body::empty;
 use super::forward::{target_authority, upstream_uri};
+use super::pool::Pool;
 use super::server::Shared;
-use crate::plan::proxy::HealthCheck;
+use crate::plan::proxy::{HealthCheck, Route, Target};
 use http::{header, HeaderValue, Request};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 /// Starts one checking task per target of every route that asks for it.
 /// The tasks end with the runtime.
 pub fn spawn(shared: &Arc<Shared>) {
-    for (ri, route) in shared.plan.routes.iter().enumerate() {
-        let Some(check) = &route.health_check else {
-            continue;
-        };
-        for ti in 0..route.targets.len() {
-            let shared = Arc::clone(shared);
-            let check = check.clone();
-            tokio::spawn(async move { run(shared, ri, ti, check).await });
-        }
+    for (route, rt) in shared.plan.routes.iter().zip(&shared.routes) {
+        spawn_route(route, &rt.balancer, &rt.pool);
     }
 }
 
-async fn run(shared: Arc<Shared>, route: usize, index: usize, check: HealthCheck) {
-    let (Some(rt), Some(target)) = (
-        shared.routes.get(route),
-        shared
-            .plan
-            .routes
-            .get(route)
-            .and_then(|r| r.targets.get(index)),
-    ) else {
+/// Starts the checks of one route (none without `health_check`); each
+/// task ends when the route's balancer is dropped (an embedder's
+/// [`Proxy`](super::Proxy) going away) or with the runtime.
+pub fn spawn_route(route: &Route, balancer: &Arc<Balancer>, pool: &Pool) {
+    let Some(check) = &route.health_check else {
         return;
     };
+    for (index, target) in route.targets.iter().enumerate() {
+        let (balancer, pool) = (Arc::downgrade(balancer), pool.clone());
+        let (target, check) = (target.clone(), check.clone());
+        tokio::spawn(async move { run(balancer, pool, index, target, check).await });
+    }
+}
+
+async fn run(
+    balancer: Weak<Balancer>,
+    pool: Pool,
+    index: usize,
+    target: Target,
+    check: HealthCheck,
+) {
     let (mut passes, mut fails, mut up) = (0u32, 0u32, true);
     loop {
-        let ok = probe(rt, target, &check).await;
+        let ok = probe(&pool, &target, &check).await;
+        let Some(balancer) = balancer.upgrade() else {
+            return;
+        };
         if ok {
             passes = passes.saturating_add(1);
             fails = 0;
             if !up && passes >= check.healthy_threshold {
                 up = true;
-                rt.balancer.set_healthy(index, true);
+                balancer.set_healthy(index, true);
                 crate::log_info!("Proxy target {target} healthy again");
             }
         } else {
@@ -52,20 +60,17 @@ async fn run(shared: Arc<Shared>, route: usize, index: usize, check: HealthCheck
             passes = 0;
             if up && fails >= check.unhealthy_threshold {
                 up = false;
-                rt.balancer.set_healthy(index, false);
+                balancer.set_healthy(index, false);
                 crate::log_warn!("Proxy target {target} unhealthy ({fails} failed checks)");
             }
         }
+        drop(balancer);
         tokio::time::sleep(check.interval).await;
     }
 }
 
 /// One check: true on a 2xx or 3xx answer within the timeout.
-async fn probe(
-    rt: &super::server::RouteRuntime,
-    target: &crate::plan::proxy::Target,
-    check: &HealthCheck,
-) -> bool {
+async fn probe(pool: &Pool, target: &Target, check: &HealthCheck) -> bool {
     let Ok(uri) = upstream_uri(target, &check.path) else {
         return false;
     };
@@ -74,7 +79,7 @@ async fn probe(
     if let Ok(host) = HeaderValue::from_str(&target_authority(target)) {
         req.headers_mut().insert(header::HOST, host);
     }
-    match tokio::time::timeout(check.timeout, rt.pool.request(req)).await {
+    match tokio::time::timeout(check.timeout, pool.request(req)).await {
         Ok(Ok(res)) => {
             let s = res.status();
             s.is_success() || s.is_redirection()
