@@ -16,6 +16,7 @@ pub mod quote;
 pub mod rand;
 pub mod registry;
 pub mod server;
+pub mod services;
 pub mod subject;
 pub mod sublist;
 

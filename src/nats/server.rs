@@ -42,6 +42,8 @@ pub struct Shared {
     pub accounts: HashMap<Arc<str>, Arc<SharedSublist<SubRef>>>,
     /// Stream imports, by exporting account.
     pub stream_imports: super::imports::StreamImports<SubRef>,
+    /// Service imports and reply mappings, by account (absent: none).
+    pub services: super::services::Services<SubRef>,
     /// Decides CONNECTs; a reload swaps it whole.
     pub auth: arc_swap::ArcSwap<Authenticator>,
     /// TLS for every client, when the plan has a `tls` block.
@@ -191,6 +193,7 @@ impl NatsServer {
             info,
             sublist,
             stream_imports: super::imports::compile(&plan.auth.accounts, &accounts),
+            services: super::services::compile(&plan.auth.accounts, &accounts),
             accounts,
             auth: arc_swap::ArcSwap::from_pointee(auth),
             tls,

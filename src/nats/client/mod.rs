@@ -26,6 +26,7 @@ use super::protocol::{Config, Op, Parser, ProtocolError};
 use super::quote::go_quote;
 use super::rand::Xorshift;
 use super::server::Shared;
+use super::services::AccountServices;
 use super::subject::{is_valid_filter, is_valid_publish_subject};
 use super::sublist::{MatchResult, SharedSublist};
 use bytes::{Buf, Bytes, BytesMut};
@@ -172,6 +173,8 @@ struct Conn {
     sublist: Arc<SharedSublist<SubRef>>,
     /// Other accounts' imports of this account's streams (None: none).
     imports: Option<Arc<Vec<StreamImport<SubRef>>>>,
+    /// The account's service imports and reply mappings (None: none).
+    services: Option<Arc<AccountServices<SubRef>>>,
     /// The nonce its INFO carried (nkey users sign it).
     nonce: Option<String>,
     /// A CONNECT has authenticated it (or no authentication is configured).
@@ -203,6 +206,7 @@ impl Conn {
         });
         let sublist = Arc::clone(&shared.sublist);
         let imports = shared.stream_imports.get(super::GLOBAL_ACCOUNT).cloned();
+        let services = shared.services.get(super::GLOBAL_ACCOUNT).cloned();
         let authenticated = !shared.auth.load().enabled();
         let rng = Xorshift::seeded(handle.cid);
         Conn {
@@ -213,6 +217,7 @@ impl Conn {
             pings_out: 0,
             rtt_measured: false,
             imports,
+            services,
             sublist,
             nonce,
             authenticated,
@@ -431,6 +436,7 @@ impl Conn {
                 self.authenticated = true;
                 self.sublist = self.shared.account(&identity.account);
                 self.imports = self.shared.stream_imports.get(&identity.account).cloned();
+                self.services = self.shared.services.get(&identity.account).cloned();
                 self.handle.rules.set(identity.permissions.as_ref());
                 self.perms = identity.permissions;
             }
@@ -563,11 +569,87 @@ impl Conn {
                 }
             }
         }
+        if let Some(services) = self.services.clone() {
+            delivered |= self.publish_services(&services, subject, reply, headers, payload);
+        }
         if !delivered && self.opts.no_responders {
             if let Some(reply) = reply {
                 self.no_responders(reply);
             }
         }
+    }
+
+    /// nats-server's `processServiceImport`, for a publish in an account
+    /// with services: a response on one of the account's reply mappings
+    /// goes back to the requester's account under its own reply subject;
+    /// a request on an imported subject goes to the exporting account with
+    /// a mapped reply and a `Nats-Request-Info` header naming this account.
+    /// True when a service took it (nats-server's internal subscription
+    /// counts as a delivery, so the requester gets no 503 through an
+    /// import even when nobody serves it).
+    fn publish_services(
+        &mut self,
+        services: &AccountServices<SubRef>,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+    ) -> bool {
+        let mut taken = false;
+        if let Some(responses) = services.responses.as_deref() {
+            if responses.may_hold(subject) {
+                taken = true;
+                if let Some((into, original)) = responses.lookup(subject) {
+                    let result = into.matches(&original);
+                    let ok = self.deliver_all(&result, &original, None, headers, payload);
+                    responses.responded(subject, ok, headers.is_none() && payload.is_empty());
+                }
+            }
+        }
+        for import in &services.imports {
+            let Some(to) = import.map(subject) else {
+                continue;
+            };
+            taken = true;
+            let mapped = reply.map(|r| {
+                import.responses.map(
+                    Arc::clone(&self.sublist),
+                    r,
+                    import.response,
+                    import.threshold,
+                )
+            });
+            let info = self.request_info(&services.name, headers);
+            let result = import.into.matches(&to);
+            let ok = self.deliver_all(&result, &to, mapped.as_deref(), Some(&info), payload);
+            if let (false, Some(m)) = (ok, &mapped) {
+                import.responses.forget(m);
+            }
+        }
+        taken
+    }
+
+    /// The header block of a request crossing into another account: the
+    /// request's own headers plus `Nats-Request-Info: {"acc":..,"rtt":..}`
+    /// (the round trip in nanoseconds, left out until measured), as
+    /// nats-server's `setHeader(ClientInfoHdr, ...)`.
+    fn request_info(&self, account: &str, headers: Option<&[u8]>) -> Vec<u8> {
+        let mut h = Vec::with_capacity(64 + headers.map_or(0, <[u8]>::len));
+        match headers.and_then(|h| h.strip_suffix(b"\r\n")) {
+            Some(own) => h.extend_from_slice(own),
+            None => h.extend_from_slice(b"NATS/1.0\r\n"),
+        }
+        let json = serde_json::json!({ "acc": account }).to_string();
+        let rtt = self.handle.activity.rtt.load(Ordering::Relaxed);
+        let json = if rtt > 0 {
+            format!("{},\"rtt\":{rtt}}}", &json[..json.len() - 1])
+        } else {
+            json
+        };
+        h.extend_from_slice(b"Nats-Request-Info: ");
+        h.extend_from_slice(json.as_bytes());
+        h.extend_from_slice(b"\r\n\r\n");
+        h
     }
 
     /// Delivers to every plain subscription of `result` and one member of
