@@ -39,14 +39,6 @@ pub enum ServeError {
 pub fn unsupported(plan: &Plan) -> Vec<String> {
     let mut missing = Vec::new();
     if let Some(nats) = &plan.nats {
-        if let Some(tls) = &nats.tls {
-            if tls.verify_and_map {
-                missing.push("tls verify_and_map (issue #4)".to_string());
-            }
-            if tls.verify && tls.ca_file.is_none() {
-                missing.push("tls verify against the system's roots (give ca_file)".to_string());
-            }
-        }
         if nats.cluster.is_some() {
             missing.push("cluster routes".to_string());
         }

@@ -5,6 +5,7 @@
 //! (one task per connection) and [`info`] (the INFO line).
 
 pub mod auth;
+pub mod cert_names;
 pub mod client;
 pub mod imports;
 pub mod info;

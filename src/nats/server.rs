@@ -116,8 +116,10 @@ impl Shared {
         if plan.tls.is_some() != self.plan.tls.is_some() {
             return Err("turning TLS on or off needs a restart".into());
         }
-        self.auth
-            .store(Arc::new(Authenticator::new(&plan.auth, GLOBAL_ACCOUNT)));
+        self.auth.store(Arc::new(
+            Authenticator::new(&plan.auth, GLOBAL_ACCOUNT)
+                .with_tls_map(plan.tls.as_ref().is_some_and(|t| t.verify_and_map)),
+        ));
         for client in self.registry.open() {
             client.reauthenticate();
         }
@@ -148,7 +150,8 @@ impl NatsServer {
         let listener = TcpListener::bind((host, plan.listen.port)).await?;
         let port = listener.local_addr()?.port();
         let server_id = new_server_id();
-        let auth = Authenticator::new(&plan.auth, GLOBAL_ACCOUNT);
+        let auth = Authenticator::new(&plan.auth, GLOBAL_ACCOUNT)
+            .with_tls_map(plan.tls.as_ref().is_some_and(|t| t.verify_and_map));
         let info = ServerInfo {
             server_name: plan
                 .server_name
@@ -161,7 +164,10 @@ impl NatsServer {
             max_payload: plan.limits.max_payload,
             auth_required: auth.info_auth_required(),
             tls_required: plan.tls.is_some(),
-            tls_verify: plan.tls.as_ref().is_some_and(|t| t.verify),
+            tls_verify: plan
+                .tls
+                .as_ref()
+                .is_some_and(|t| t.verify || t.verify_and_map),
         };
         let tls = match &plan.tls {
             None => None,

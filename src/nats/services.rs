@@ -113,6 +113,10 @@ pub struct Pending<S> {
     deadline: Instant,
 }
 
+/// Where a response goes: the importing account's subscriptions and the
+/// requester's reply subject.
+pub type Route<S> = (Arc<SharedSublist<S>>, Box<[u8]>);
+
 /// The reply mappings of one exporting account (`_R_.` subjects).
 #[derive(Debug)]
 pub struct Responses<S> {
@@ -199,7 +203,7 @@ impl<S> Responses<S> {
 
     /// Where a response on `subject` goes, if it is a live mapping: the
     /// importing account and the original reply subject.
-    pub fn lookup(&self, subject: &[u8]) -> Option<(Arc<SharedSublist<S>>, Box<[u8]>)> {
+    pub fn lookup(&self, subject: &[u8]) -> Option<Route<S>> {
         let now = Instant::now();
         let mut st = self.lock();
         match st.map.get(subject) {

@@ -20,6 +20,7 @@ pub use stats::{ClientMeta, CloseReason, ConnSnapshot, SubSnapshot};
 pub use subscription::{SubRef, Subscription};
 
 use super::auth::new_nonce;
+use super::cert_names::CertNames;
 use super::imports::StreamImport;
 use super::permissions::Permissions;
 use super::protocol::{Config, Op, Parser, ProtocolError};
@@ -70,7 +71,12 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr)
     match &shared.tls {
         None => {
             let (reader, writer) = stream.into_split();
-            serve_stream(shared, cid, peer, nonce, info, reader, writer).await;
+            let hello = Hello {
+                nonce,
+                info,
+                cert: None,
+            };
+            serve_stream(shared, cid, peer, hello, reader, writer).await;
         }
         Some(tls) => {
             // As nats-server 2.9: INFO in plain text, then the client's TLS
@@ -96,20 +102,43 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr)
             else {
                 return;
             };
+            // Only verify_and_map needs the certificate's names.
+            let cert = shared
+                .auth
+                .load()
+                .maps_certificates()
+                .then(|| stream.get_ref().1.peer_certificates())
+                .flatten()
+                .and_then(|chain| chain.first())
+                .and_then(|der| CertNames::parse(der));
             let (reader, writer) = tokio::io::split(stream);
-            serve_stream(shared, cid, peer, nonce, Vec::new(), reader, writer).await;
+            let hello = Hello {
+                nonce,
+                info: Vec::new(),
+                cert,
+            };
+            serve_stream(shared, cid, peer, hello, reader, writer).await;
         }
     }
 }
 
-/// Serves a connection whose INFO is `info` (empty when already sent)
+/// What a connection starts with besides its socket.
+struct Hello {
+    /// The nonce its INFO carries.
+    nonce: Option<String>,
+    /// Its INFO line (empty when already sent).
+    info: Vec<u8>,
+    /// Its TLS certificate's names, when `verify_and_map` needs them.
+    cert: Option<CertNames>,
+}
+
+/// Serves a connection greeted with `hello` (its INFO empty when already sent)
 /// over `reader` and `writer`: a plain socket's halves or a TLS stream's.
 async fn serve_stream<R, W>(
     shared: Arc<Shared>,
     cid: u64,
     peer: SocketAddr,
-    nonce: Option<String>,
-    info: Vec<u8>,
+    hello: Hello,
     mut reader: R,
     writer: W,
 ) where
@@ -126,7 +155,7 @@ async fn serve_stream<R, W>(
     ));
     // INFO is written whatever max_pending says (nats-server sends it
     // before counting pending bytes).
-    lock(&handle.out).buf.extend_from_slice(&info);
+    lock(&handle.out).buf.extend_from_slice(&hello.info);
     if !shared.try_add_connection() {
         handle.queue(&[ERR_MAX_CONNS]);
         handle.close_for(CloseReason::MaxConnectionsExceeded);
@@ -138,7 +167,8 @@ async fn serve_stream<R, W>(
     }
     shared.registry.opened(&handle);
     crate::log_debug!("{peer} - cid:{cid} - Client connection created");
-    let mut conn = Conn::new(Arc::clone(&shared), Arc::clone(&handle), nonce);
+    let mut conn = Conn::new(Arc::clone(&shared), Arc::clone(&handle), hello.nonce);
+    conn.cert = hello.cert;
     conn.flush();
     let reason = conn.run(&mut reader).await;
     conn.flush();
@@ -177,6 +207,8 @@ struct Conn {
     services: Option<Arc<AccountServices<SubRef>>>,
     /// The nonce its INFO carried (nkey users sign it).
     nonce: Option<String>,
+    /// Its TLS certificate's names, when `verify_and_map` looks users up by them.
+    cert: Option<CertNames>,
     /// A CONNECT has authenticated it (or no authentication is configured).
     authenticated: bool,
     /// Its permissions, from its first authenticated CONNECT.
@@ -220,6 +252,7 @@ impl Conn {
             services,
             sublist,
             nonce,
+            cert: None,
             authenticated,
             perms: None,
             pub_cache: std::collections::HashMap::new(),
@@ -427,7 +460,9 @@ impl Conn {
         let auth = self.shared.auth.load_full();
         if auth.enabled() {
             let nonce = self.nonce.as_deref().unwrap_or("");
-            let Some(identity) = auth.authenticate(&self.opts.credentials(), nonce) else {
+            let Some(identity) =
+                auth.authenticate(&self.opts.credentials(self.cert.as_ref()), nonce)
+            else {
                 self.send(ERR_AUTH);
                 self.reason = Some(CloseReason::AuthenticationViolation);
                 return false;
@@ -478,7 +513,7 @@ impl Conn {
             return true;
         }
         let nonce = self.nonce.as_deref().unwrap_or("");
-        let identity = auth.authenticate(&self.opts.credentials(), nonce);
+        let identity = auth.authenticate(&self.opts.credentials(self.cert.as_ref()), nonce);
         let same_account = identity
             .as_ref()
             .is_some_and(|id| Arc::ptr_eq(&self.shared.account(&id.account), &self.sublist));
