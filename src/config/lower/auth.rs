@@ -413,7 +413,7 @@ fn export(cx: &mut Lowering, node: &Node) -> Option<Export> {
             "response_max_time",
             "response_time",
         ],
-        |n| n.duration(BareNumber::Rejected),
+        response_threshold,
     );
     b.unsupported(&[
         ("latency", "service latency tracking"),
@@ -447,6 +447,29 @@ fn export(cx: &mut Lowering, node: &Node) -> Option<Export> {
         response: response.unwrap_or_default(),
         threshold: threshold.unwrap_or(DEFAULT_RESPONSE_THRESHOLD),
     })
+}
+
+/// `response_threshold`: a Go duration in a string, as nats-server reads it
+/// (a bare number is refused), with its messages.
+fn response_threshold(n: &Node) -> Result<Duration> {
+    let refuse = |got: String| {
+        Diagnostic::new(
+            n.pos.clone(),
+            ErrorKind::Invalid(format!(
+                "Expected response threshold to be a parseable time duration, got {got}"
+            )),
+        )
+        .help("write a duration with its unit: \"2m\", \"500ms\"")
+    };
+    match &n.value {
+        Value::Str(_) => n
+            .duration(BareNumber::Rejected)
+            .map_err(|_| refuse(format!("{:?}", n.string().unwrap_or_default()))),
+        Value::Int(_) => Err(refuse("int64".into())),
+        Value::Float(_) => Err(refuse("float64".into())),
+        Value::Bool(_) => Err(refuse("bool".into())),
+        _ => Err(refuse("a block or list".into())),
+    }
 }
 
 /// `response_type`: nats-server's names, case-insensitive.

@@ -472,6 +472,7 @@ impl Conn {
                 self.sublist = self.shared.account(&identity.account);
                 self.imports = self.shared.stream_imports.get(&identity.account).cloned();
                 self.services = self.shared.services.get(&identity.account).cloned();
+                let _ = self.handle.account.set(Arc::clone(&identity.account));
                 self.handle.rules.set(identity.permissions.as_ref());
                 self.perms = identity.permissions;
             }
