@@ -525,3 +525,50 @@ fn unauthorized_service_import_is_refused_by_check() {
         "{stderr}"
     );
 }
+
+/// Permissions across an import, as nats-server: a responder that may
+/// publish nothing but responses (`allow_responses`) answers through the
+/// mapped `_R_` reply.
+#[test]
+fn service_import_responses_need_only_allow_responses() {
+    let edge = RunningEdge::start(
+        "accounts {\n\
+           A {\n\
+             users = [{user: a, password: p, permissions: {publish: {deny: \">\"}, subscribe: \"req.>\", allow_responses: true}}]\n\
+             exports = [{service: \"req.>\"}]\n\
+           }\n\
+           B { users = [{user: b, password: p}], imports = [{service: {account: A, subject: \"req.time\"}, to: \"time\"}] }\n\
+         }\n",
+    );
+    rt().block_on(async {
+        let login =
+            |u: &str| async_nats::ConnectOptions::with_user_and_password(u.into(), "p".into());
+        let a = connect(&edge, login("a")).await.expect("a");
+        let b = connect(&edge, login("b")).await.expect("b");
+        let mut service = a.subscribe("req.time").await.expect("sub a");
+        // a may not publish, so no probe: wait for B's request to arrive.
+        let responder = a.clone();
+        tokio::spawn(async move {
+            while let Some(m) = service.next().await {
+                if let Some(reply) = m.reply {
+                    let _ = responder.publish(reply, "noon".into()).await;
+                    let _ = responder.flush().await;
+                }
+            }
+        });
+        let mut answer = None;
+        for _ in 0..20 {
+            match tokio::time::timeout(Duration::from_millis(500), b.request("time", "now?".into()))
+                .await
+            {
+                Ok(Ok(m)) => {
+                    answer = Some(m);
+                    break;
+                }
+                _ => continue,
+            }
+        }
+        let answer = answer.expect("an answer through the import");
+        assert_eq!(&answer.payload[..], b"noon");
+    });
+}

@@ -116,6 +116,23 @@ impl Shared {
         if plan.tls.is_some() != self.plan.tls.is_some() {
             return Err("turning TLS on or off needs a restart".into());
         }
+        // Imports are compiled into the runtime at start (stream imports,
+        // service imports and their reply mappings).
+        let wiring = |p: &NatsPlan| {
+            p.auth
+                .accounts
+                .list
+                .iter()
+                .map(|a| (a.name.clone(), a.exports.clone(), a.imports.clone()))
+                .collect::<Vec<_>>()
+        };
+        if wiring(plan) != wiring(&self.plan) {
+            return Err("changing account exports or imports needs a restart".into());
+        }
+        let map = |p: &NatsPlan| p.tls.as_ref().is_some_and(|t| t.verify_and_map);
+        if map(plan) != map(&self.plan) {
+            return Err("turning tls verify_and_map on or off needs a restart".into());
+        }
         self.auth.store(Arc::new(
             Authenticator::new(&plan.auth, GLOBAL_ACCOUNT)
                 .with_tls_map(plan.tls.as_ref().is_some_and(|t| t.verify_and_map)),
