@@ -572,3 +572,47 @@ fn service_import_responses_need_only_allow_responses() {
         assert_eq!(&answer.payload[..], b"noon");
     });
 }
+
+/// Chained service imports, as nats-server: C imports B's `mid.x`, which B
+/// itself imports from A; a request from C reaches A's service with
+/// `Nats-Request-Info` naming C and B (`svc`), and the response comes back
+/// through both reply mappings.
+#[test]
+fn chained_service_imports_answer_through_every_account() {
+    let edge = RunningEdge::start(
+        "accounts {\n\
+           A { users = [{user: a, password: p}], exports = [{service: \"svc.>\"}] }\n\
+           B { users = [{user: b, password: p}], exports = [{service: \"mid.>\"}], imports = [{service: {account: A, subject: \"svc.x\"}, to: \"mid.x\"}] }\n\
+           C { users = [{user: c, password: p}], imports = [{service: {account: B, subject: \"mid.x\"}, to: \"top.x\"}] }\n\
+         }\n",
+    );
+    rt().block_on(async {
+        let login =
+            |u: &str| async_nats::ConnectOptions::with_user_and_password(u.into(), "p".into());
+        let a = connect(&edge, login("a")).await.expect("a");
+        let c = connect(&edge, login("c")).await.expect("c");
+        let mut service = a.subscribe("svc.x").await.expect("sub a");
+        settle(&a, &mut service, "svc.x").await;
+        let responder = a.clone();
+        let server = tokio::spawn(async move {
+            let m = service.next().await.expect("request");
+            let info = m
+                .headers
+                .as_ref()
+                .and_then(|h| h.get("Nats-Request-Info").map(|v| v.to_string()));
+            responder
+                .publish(m.reply.expect("reply"), "from A".into())
+                .await
+                .expect("respond");
+            responder.flush().await.expect("flush");
+            info
+        });
+        let got = tokio::time::timeout(WAIT, c.request("top.x", "hi".into()))
+            .await
+            .expect("in time")
+            .expect("a response through both imports");
+        assert_eq!(&got.payload[..], b"from A");
+        let info = server.await.expect("service").expect("Nats-Request-Info");
+        assert!(info.starts_with(r#"{"acc":"C","svc":"B""#), "{info}");
+    });
+}

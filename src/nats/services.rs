@@ -32,6 +32,8 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 pub struct AccountServices<S> {
     /// The account's name (requests carry it in `Nats-Request-Info`).
     pub name: Arc<str>,
+    /// The account's subscriptions (responses to its requests land there).
+    pub sublist: Arc<SharedSublist<S>>,
     /// This account's service imports, in file order.
     pub imports: Vec<ServiceImport<S>>,
     /// Reply mappings of requests delivered into this account (present
@@ -107,15 +109,25 @@ impl<S> ServiceImport<S> {
 pub struct Pending<S> {
     /// The importing account's subscriptions.
     pub into: Arc<SharedSublist<S>>,
+    /// The importing account's name.
+    pub account: Arc<str>,
     /// The requester's own reply subject.
     pub reply: Box<[u8]>,
     response: ResponseType,
     deadline: Instant,
 }
 
-/// Where a response goes: the importing account's subscriptions and the
-/// requester's reply subject.
-pub type Route<S> = (Arc<SharedSublist<S>>, Box<[u8]>);
+/// Where a response goes.
+#[derive(Debug)]
+pub struct Route<S> {
+    /// The importing account's subscriptions.
+    pub into: Arc<SharedSublist<S>>,
+    /// The importing account's name (its own reply mappings may lead on,
+    /// when it forwarded the request through an import of its own).
+    pub account: Arc<str>,
+    /// The requester's reply subject.
+    pub reply: Box<[u8]>,
+}
 
 /// The reply mappings of one exporting account (`_R_.` subjects).
 #[derive(Debug)]
@@ -163,6 +175,7 @@ impl<S> Responses<S> {
     pub fn map(
         &self,
         into: Arc<SharedSublist<S>>,
+        account: Arc<str>,
         reply: &[u8],
         response: ResponseType,
         threshold: Duration,
@@ -187,6 +200,7 @@ impl<S> Responses<S> {
             key.clone(),
             Pending {
                 into,
+                account,
                 reply: reply.into(),
                 response,
                 deadline: now + threshold,
@@ -207,7 +221,11 @@ impl<S> Responses<S> {
         let now = Instant::now();
         let mut st = self.lock();
         match st.map.get(subject) {
-            Some(p) if p.deadline > now => Some((Arc::clone(&p.into), p.reply.clone())),
+            Some(p) if p.deadline > now => Some(Route {
+                into: Arc::clone(&p.into),
+                account: Arc::clone(&p.account),
+                reply: p.reply.clone(),
+            }),
             Some(_) => {
                 st.map.remove(subject);
                 None
@@ -324,6 +342,9 @@ pub fn compile<S>(
         let name = account.name.as_str();
         let imports = imports.remove(name).unwrap_or_default();
         let responses = responses.get(name).cloned();
+        let Some(sublist) = sublists.get(name) else {
+            continue;
+        };
         if imports.is_empty() && responses.is_none() {
             continue;
         }
@@ -331,6 +352,7 @@ pub fn compile<S>(
             Arc::from(name),
             Arc::new(AccountServices {
                 name: Arc::from(name),
+                sublist: Arc::clone(sublist),
                 imports,
                 responses,
             }),
@@ -373,18 +395,25 @@ mod tests {
         let into = Arc::new(SharedSublist::default());
         let s = r.map(
             Arc::clone(&into),
+            Arc::from("A"),
             b"_INBOX.1",
             ResponseType::Stream,
             Duration::from_millis(30),
         );
         assert_eq!(s.len(), 17);
         assert!(s.starts_with(b"_R_.") && s[10] == b'.' && r.may_hold(&s));
-        assert_eq!(&*r.lookup(&s).unwrap().1, b"_INBOX.1");
+        assert_eq!(&*r.lookup(&s).unwrap().reply, b"_INBOX.1");
         r.responded(&s, true, false);
         assert!(r.lookup(&s).is_some(), "a stream keeps its mapping");
         r.responded(&s, true, true);
         assert!(r.lookup(&s).is_none(), "an empty message ends it");
-        let s = r.map(into, b"x", ResponseType::Stream, Duration::from_millis(30));
+        let s = r.map(
+            into,
+            Arc::from("A"),
+            b"x",
+            ResponseType::Stream,
+            Duration::from_millis(30),
+        );
         std::thread::sleep(Duration::from_millis(40));
         assert!(r.lookup(&s).is_none(), "past the threshold it is gone");
         assert!(r.is_empty());

@@ -27,7 +27,7 @@ use super::protocol::{Config, Op, Parser, ProtocolError};
 use super::quote::go_quote;
 use super::rand::Xorshift;
 use super::server::Shared;
-use super::services::AccountServices;
+use super::services::{AccountServices, ServiceImport};
 use super::subject::{is_valid_filter, is_valid_publish_subject};
 use super::sublist::{MatchResult, SharedSublist};
 use bytes::{Buf, Bytes, BytesMut};
@@ -60,6 +60,9 @@ const ERR_AUTH_TIMEOUT: &[u8] = b"-ERR 'Authentication Timeout'\r\n";
 /// Publish permissions remembered per connection, as nats-server's
 /// `maxPermCacheSize`.
 const MAX_PERM_CACHE: usize = 128;
+/// How many accounts a request or response may cross through chained
+/// service imports.
+const MAX_SERVICE_HOPS: usize = 8;
 /// The status-only header block of a no-responders reply (16 bytes).
 const NO_RESPONDERS_HDR: &[u8] = b"NATS/1.0 503\r\n\r\n";
 
@@ -631,33 +634,81 @@ impl Conn {
         headers: Option<&[u8]>,
         payload: &[u8],
     ) -> bool {
+        let msg = Crossing {
+            headers,
+            payload,
+            origin: Arc::clone(&services.name),
+            via: Vec::new(),
+            hops: 0,
+        };
+        self.services_hop(services, subject, reply, msg)
+    }
+
+    /// One account's part of [`publish_services`](Self::publish_services):
+    /// a request delivered into an exporting account also goes on through
+    /// that account's own imports (A imports from B, which imports from C),
+    /// and a response goes back through every mapping it passes. An
+    /// import already on the request's way is not taken again (nats-server
+    /// drops such cycles).
+    fn services_hop(
+        &mut self,
+        services: &AccountServices<SubRef>,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        msg: Crossing<'_>,
+    ) -> bool {
         let mut taken = false;
         if let Some(responses) = services.responses.as_deref() {
             if responses.may_hold(subject) {
                 taken = true;
-                if let Some((into, original)) = responses.lookup(subject) {
-                    let result = into.matches(&original);
-                    let ok = self.deliver_all(&result, &original, None, headers, payload);
-                    responses.responded(subject, ok, headers.is_none() && payload.is_empty());
+                if let Some(route) = responses.lookup(subject) {
+                    let result = route.into.matches(&route.reply);
+                    let mut ok =
+                        self.deliver_all(&result, &route.reply, None, msg.headers, msg.payload);
+                    if msg.hops < MAX_SERVICE_HOPS {
+                        if let Some(next) = self.shared.services.get(&route.account).cloned() {
+                            let mut back = msg.clone();
+                            back.hops += 1;
+                            ok |= self.services_hop(&next, &route.reply, None, back);
+                        }
+                    }
+                    let empty = msg.headers.is_none() && msg.payload.is_empty();
+                    responses.responded(subject, ok, empty);
                 }
             }
         }
         for import in &services.imports {
+            if msg.via.iter().any(|&seen| std::ptr::eq(seen, import)) {
+                continue;
+            }
             let Some(to) = import.map(subject) else {
                 continue;
             };
             taken = true;
             let mapped = reply.map(|r| {
                 import.responses.map(
-                    Arc::clone(&self.sublist),
+                    Arc::clone(&services.sublist),
+                    Arc::clone(&services.name),
                     r,
                     import.response,
                     import.threshold,
                 )
             });
-            let info = self.request_info(&services.name, headers);
+            // Past the first hop the header also names the account the
+            // request came through (nats-server's `svc`).
+            let svc = (!msg.via.is_empty()).then_some(&*services.name);
+            let info = self.request_info(&msg.origin, svc, msg.headers);
             let result = import.into.matches(&to);
-            let ok = self.deliver_all(&result, &to, mapped.as_deref(), Some(&info), payload);
+            let mut ok =
+                self.deliver_all(&result, &to, mapped.as_deref(), Some(&info), msg.payload);
+            if msg.hops < MAX_SERVICE_HOPS {
+                if let Some(next) = self.shared.services.get(&import.exporter).cloned() {
+                    let mut onward = msg.clone();
+                    onward.hops += 1;
+                    onward.via.push(import);
+                    ok |= self.services_hop(&next, &to, mapped.as_deref(), onward);
+                }
+            }
             if let (false, Some(m)) = (ok, &mapped) {
                 import.responses.forget(m);
             }
@@ -666,23 +717,35 @@ impl Conn {
     }
 
     /// The header block of a request crossing into another account: the
-    /// request's own headers plus `Nats-Request-Info: {"acc":..,"rtt":..}`
-    /// (the round trip in nanoseconds, left out until measured), as
-    /// nats-server's `setHeader(ClientInfoHdr, ...)`.
-    fn request_info(&self, account: &str, headers: Option<&[u8]>) -> Vec<u8> {
+    /// request's own headers (less any `Nats-Request-Info` it carried) plus
+    /// `Nats-Request-Info: {"acc":..,"svc":..,"rtt":..}` naming the
+    /// requester's account, the account it came through past the first
+    /// hop, and the requester's round trip in nanoseconds (left out until
+    /// known), as nats-server's `setHeader(ClientInfoHdr, ...)`.
+    fn request_info(&self, account: &str, svc: Option<&str>, headers: Option<&[u8]>) -> Vec<u8> {
+        const KEY: &[u8] = b"Nats-Request-Info:";
         let mut h = Vec::with_capacity(64 + headers.map_or(0, <[u8]>::len));
         match headers.and_then(|h| h.strip_suffix(b"\r\n")) {
-            Some(own) => h.extend_from_slice(own),
+            Some(own) => {
+                for (i, line) in own.split_inclusive(|&b| b == b'\n').enumerate() {
+                    if i == 0 || !line.starts_with(KEY) {
+                        h.extend_from_slice(line);
+                    }
+                }
+            }
             None => h.extend_from_slice(b"NATS/1.0\r\n"),
         }
-        let json = serde_json::json!({ "acc": account }).to_string();
+        let mut json = format!("{{\"acc\":{}", serde_json::Value::from(account));
+        if let Some(svc) = svc {
+            json.push_str(&format!(",\"svc\":{}", serde_json::Value::from(svc)));
+        }
         let rtt = self.handle.activity.rtt.load(Ordering::Relaxed);
-        let json = if rtt > 0 {
-            format!("{},\"rtt\":{rtt}}}", &json[..json.len() - 1])
-        } else {
-            json
-        };
-        h.extend_from_slice(b"Nats-Request-Info: ");
+        if rtt > 0 {
+            json.push_str(&format!(",\"rtt\":{rtt}"));
+        }
+        json.push('}');
+        h.extend_from_slice(KEY);
+        h.push(b' ');
         h.extend_from_slice(json.as_bytes());
         h.extend_from_slice(b"\r\n\r\n");
         h
@@ -907,6 +970,20 @@ impl Conn {
         self.send(PING);
         true
     }
+}
+
+/// A message crossing accounts through service imports.
+#[derive(Clone)]
+struct Crossing<'a> {
+    /// The publisher's own headers.
+    headers: Option<&'a [u8]>,
+    payload: &'a [u8],
+    /// The publisher's account.
+    origin: Arc<str>,
+    /// The imports taken so far (a cycle stops at one already taken).
+    via: Vec<&'a ServiceImport<SubRef>>,
+    /// Accounts crossed so far, requests and responses alike.
+    hops: usize,
 }
 
 /// nats-server's `pubAllowedFullCheck`: the lists (verdicts cached per
