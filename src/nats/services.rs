@@ -153,7 +153,9 @@ fn base62(mut n: u64, out: &mut [u8]) {
 
 impl<S> Responses<S> {
     fn new(salt: u64) -> Self {
-        let mut rng = Xorshift::seeded(salt);
+        // OS randomness when there is some (nats-server seeds from a nuid):
+        // reply subjects should not be guessable from the clock.
+        let mut rng = Xorshift::seeded(salt ^ getrandom::u64().unwrap_or(0));
         let mut prefix = *b"_R_.000000.";
         base62(rng.next_u64(), &mut prefix[4..10]);
         Responses {
