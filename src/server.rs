@@ -9,7 +9,6 @@
 
 use crate::monitor::{Monitor, MonitorTls};
 use crate::nats::server::NatsServer;
-use crate::plan::auth::ExportKind;
 use crate::plan::Plan;
 use crate::proxy::{server::StartError, ProxyServer};
 use std::sync::Arc;
@@ -41,21 +40,6 @@ pub enum ServeError {
 pub fn unsupported(plan: &Plan) -> Vec<String> {
     let mut missing = Vec::new();
     if let Some(nats) = &plan.nats {
-        let services = |a: &crate::plan::auth::Account| {
-            a.exports.iter().any(|e| e.kind == ExportKind::Service)
-                || a.imports.iter().any(|i| i.kind == ExportKind::Service)
-        };
-        if nats.auth.accounts.list.iter().any(services) {
-            missing.push("account service exports/imports (issue #4)".to_string());
-        }
-        if let Some(tls) = &nats.tls {
-            if tls.verify_and_map {
-                missing.push("tls verify_and_map (issue #4)".to_string());
-            }
-            if tls.verify && tls.ca_file.is_none() {
-                missing.push("tls verify against the system's roots (give ca_file)".to_string());
-            }
-        }
         if nats.cluster.is_some() {
             missing.push("cluster routes".to_string());
         }

@@ -67,7 +67,8 @@ fn provider(plan: &TlsPlan) -> Result<rustls::crypto::CryptoProvider, TlsError> 
 
 /// A rustls server configuration from the plan's files: certificate
 /// chain and key, client certificates required and checked against
-/// `ca_file` when `verify` is set, `min_version`, `cipher_suites` and
+/// `ca_file` (else the system's roots) when `verify` or `verify_and_map`
+/// is set, `min_version`, `cipher_suites` and
 /// `curve_preferences`. No ALPN: each listener adds its own.
 pub fn server_config(plan: &TlsPlan) -> Result<rustls::ServerConfig, TlsError> {
     let provider = Arc::new(provider(plan)?);
@@ -83,23 +84,36 @@ pub fn server_config(plan: &TlsPlan) -> Result<rustls::ServerConfig, TlsError> {
     };
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)?;
-    let builder = match (&plan.ca_file, plan.verify) {
-        (Some(ca), true) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in CertificateDer::pem_file_iter(ca).map_err(|e| file_error(ca, e))? {
-                roots
-                    .add(cert.map_err(|e| file_error(ca, e))?)
-                    .map_err(|e| file_error(ca, e))?;
+    // As nats-server: `verify_and_map` verifies too; without `ca_file`
+    // client certificates are checked against the system's roots, as Go's
+    // crypto/tls does with a nil ClientCAs pool.
+    let builder = if plan.verify || plan.verify_and_map {
+        let mut roots = rustls::RootCertStore::empty();
+        match &plan.ca_file {
+            Some(ca) => {
+                for cert in CertificateDer::pem_file_iter(ca).map_err(|e| file_error(ca, e))? {
+                    roots
+                        .add(cert.map_err(|e| file_error(ca, e))?)
+                        .map_err(|e| file_error(ca, e))?;
+                }
             }
-            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-                Arc::new(roots),
-                provider,
-            )
-            .build()
-            .map_err(|e| TlsError::Verifier(e.to_string()))?;
-            builder.with_client_cert_verifier(verifier)
+            None => {
+                let (added, _) =
+                    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+                if added == 0 {
+                    return Err(TlsError::Verifier(
+                        "tls verify without ca_file: no system root certificates found".into(),
+                    ));
+                }
+            }
         }
-        _ => builder.with_no_client_auth(),
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| TlsError::Verifier(e.to_string()))?;
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
     };
     Ok(builder.with_single_cert(certs, key)?)
 }

@@ -1154,3 +1154,92 @@ fn subscriptions_are_counted_across_accounts() {
     assert_eq!(edge.json("/subsz?acc=B")["num_subscriptions"], 1);
     assert_eq!(edge.json("/subsz?acc=nobody")["num_subscriptions"], 0);
 }
+
+/// The steps of `conformance/monitor/accounts.py` against edge running
+/// `accounts.conf`: `/accountz` lists the configured accounts and
+/// `?acc=` shows their exports and imports with nats-server's key paths
+/// (the exporter's only imports in nats-server are of the system
+/// account's services, which edge does not have).
+#[test]
+fn accountz_key_paths_match_the_nats_server_recording() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/monitor");
+    let config = std::fs::read_to_string(dir.join("accounts.conf")).expect("accounts.conf");
+    let edge = Edge::start_with(&[], Some(&config));
+    edge.wait_http("/varz");
+    let mut a = edge.client(r#"{"verbose":false,"user":"a","pass":"p"}"#);
+    a.send("SUB x 1\r\n");
+    a.ping();
+    let mut b = edge.client(r#"{"verbose":false,"user":"b","pass":"p"}"#);
+    b.send("SUB x 1\r\n");
+    b.ping();
+    let known_missing = [("accountz_exporter", "account_detail.imports")];
+    for (name, path) in [
+        ("accountz_list", "/accountz"),
+        ("accountz_exporter", "/accountz?acc=A"),
+        ("accountz_importer", "/accountz?acc=B"),
+    ] {
+        let (status, _, body) = edge.get(path);
+        assert_eq!(status, 200, "{path}");
+        let file = dir.join(format!("{name}.keys"));
+        let mut want: Vec<String> = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+            .lines()
+            .map(str::to_string)
+            .collect();
+        for (endpoint, missing) in known_missing {
+            if endpoint == name {
+                let before = want.len();
+                want.retain(|k| k != missing && !k.starts_with(&format!("{missing}[]")));
+                assert!(
+                    want.len() < before,
+                    "{name}: {missing} is no longer recorded"
+                );
+            }
+        }
+        assert_eq!(keys::of(&body), want, "{path}");
+    }
+    assert_eq!(
+        edge.json("/accountz")["accounts"],
+        serde_json::json!(["$G", "A", "B", "$SYS"])
+    );
+    let exporter = edge.json("/accountz?acc=A")["account_detail"].clone();
+    assert_eq!(exporter["client_connections"], 1);
+    assert_eq!(
+        exporter["exports"],
+        serde_json::json!([
+            {"subject": "req.>", "type": "service", "response_type": "Singleton", "approved_accounts": ["B"]},
+            {"subject": "feed.*", "type": "service", "response_type": "Streamed"},
+            {"subject": "ev.>", "type": "stream"}
+        ])
+    );
+    let importer = edge.json("/accountz?acc=B")["account_detail"].clone();
+    let brief: Vec<(String, String, String)> = importer["imports"]
+        .as_array()
+        .expect("imports")
+        .iter()
+        .map(|i| {
+            let target = i.get("to").or(i.get("local_subject")).cloned();
+            (
+                i["subject"].as_str().unwrap_or("").to_string(),
+                target
+                    .and_then(|t| t.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                i["type"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let t = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+    assert_eq!(
+        brief,
+        [
+            t("ev.>", "x.ev.>", "stream"),
+            t("ev.plain", "ev.plain", "stream"),
+            t("echo", "req.echo", "service"),
+            t("feed.*", "feed.*", "service"),
+        ]
+    );
+    assert_eq!(
+        edge.json("/accountz?acc=$G")["account_detail"]["client_connections"],
+        0
+    );
+}

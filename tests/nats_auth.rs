@@ -358,3 +358,261 @@ fn stream_import_delivers_across_accounts() {
         assert!(tokio::time::timeout(quiet, in_a.next()).await.is_err());
     });
 }
+
+/// A service account A answering on `req.>` (singleton) and `feed.*`
+/// (stream), imported by B under other names.
+const SERVICES: &str = "accounts {\n\
+   A {\n\
+     users = [{user: a, password: p}]\n\
+     exports = [{service: \"req.>\", accounts: [B]}, {service: \"feed.*\", response_type: stream, response_threshold: \"2s\"}]\n\
+   }\n\
+   B {\n\
+     users = [{user: b, password: p}]\n\
+     imports = [{service: {account: A, subject: \"req.echo\"}, to: \"echo\"}, {service: {account: A, subject: \"feed.*\"}}]\n\
+   }\n\
+ }\n";
+
+#[test]
+fn service_import_request_reply_across_accounts() {
+    let edge = RunningEdge::start(SERVICES);
+    rt().block_on(async {
+        let login =
+            |u: &str| async_nats::ConnectOptions::with_user_and_password(u.into(), "p".into());
+        let a = connect(&edge, login("a")).await.expect("a");
+        let b = connect(&edge, login("b")).await.expect("b");
+        let mut service = a.subscribe("req.echo").await.expect("sub a");
+        settle(&a, &mut service, "req.echo").await;
+        let responder = a.clone();
+        let server = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while let Some(m) = service.next().await {
+                let reply = m.reply.clone().expect("a request has a reply");
+                let info = m
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get("Nats-Request-Info").map(|v| v.to_string()));
+                seen.push((m.subject.to_string(), reply.to_string(), info));
+                let mut answer = b"echo:".to_vec();
+                answer.extend_from_slice(&m.payload);
+                responder
+                    .publish(reply.clone(), answer.into())
+                    .await
+                    .expect("respond");
+                responder.flush().await.expect("flush");
+                // A second answer to a singleton goes nowhere.
+                responder
+                    .publish(reply, "late".into())
+                    .await
+                    .expect("respond");
+                responder.flush().await.expect("flush");
+                if seen.len() == 3 {
+                    break;
+                }
+            }
+            seen
+        });
+        for word in ["one", "two"] {
+            let got = tokio::time::timeout(WAIT, b.request("echo", word.to_string().into()))
+                .await
+                .expect("in time")
+                .expect("a response through the import");
+            assert_eq!(&got.payload[..], format!("echo:{word}").as_bytes());
+        }
+        // A singleton maps one response: the service's second is dropped.
+        let mut inbox = b.subscribe("replies.s").await.expect("sub inbox");
+        settle(&b, &mut inbox, "replies.s").await;
+        b.publish_with_reply("echo", "replies.s", "three".into())
+            .await
+            .expect("request");
+        b.flush().await.expect("flush");
+        let got = tokio::time::timeout(WAIT, inbox.next())
+            .await
+            .expect("in time")
+            .expect("msg");
+        assert_eq!(&got.payload[..], b"echo:three");
+        let seen = server.await.expect("service");
+        for (subject, reply, info) in &seen {
+            assert_eq!(subject, "req.echo", "delivered under the exported subject");
+            // nats-server's shape: _R_.<6 base62>.<6 base62>
+            let parts: Vec<&str> = reply.split('.').collect();
+            assert_eq!(parts.len(), 3, "{reply}");
+            assert_eq!(parts[0], "_R_");
+            assert!(
+                parts[1..]
+                    .iter()
+                    .all(|p| p.len() == 6 && p.bytes().all(|c| c.is_ascii_alphanumeric())),
+                "{reply}"
+            );
+            let info = info.as_deref().expect("Nats-Request-Info header");
+            assert!(info.starts_with(r#"{"acc":"B""#), "{info}");
+        }
+        assert_eq!(seen[0].1[..11], seen[1].1[..11], "one prefix per account");
+        assert_ne!(seen[0].1, seen[1].1, "a fresh reply per request");
+        let quiet = Duration::from_millis(300);
+        assert!(tokio::time::timeout(quiet, inbox.next()).await.is_err());
+    });
+}
+
+#[test]
+fn service_import_stream_responses_until_threshold() {
+    let edge = RunningEdge::start(SERVICES);
+    rt().block_on(async {
+        let login =
+            |u: &str| async_nats::ConnectOptions::with_user_and_password(u.into(), "p".into());
+        let a = connect(&edge, login("a")).await.expect("a");
+        let b = connect(&edge, login("b")).await.expect("b");
+        let mut service = a.subscribe("feed.*").await.expect("sub a");
+        settle(&a, &mut service, "feed.probe").await;
+        let mut inbox = b.subscribe("replies.1").await.expect("sub b");
+        settle(&b, &mut inbox, "replies.1").await;
+        b.publish_with_reply("feed.prices", "replies.1", "go".into())
+            .await
+            .expect("request");
+        b.flush().await.expect("flush");
+        let req = tokio::time::timeout(WAIT, service.next())
+            .await
+            .expect("in time")
+            .expect("request");
+        assert_eq!(
+            req.subject.as_str(),
+            "feed.prices",
+            "wildcard import keeps the subject"
+        );
+        let reply = req.reply.clone().expect("reply");
+        for i in 0..3 {
+            a.publish(reply.clone(), format!("tick{i}").into())
+                .await
+                .expect("respond");
+        }
+        a.flush().await.expect("flush");
+        for i in 0..3 {
+            let got = tokio::time::timeout(WAIT, inbox.next())
+                .await
+                .expect("in time")
+                .expect("msg");
+            assert_eq!(got.subject.as_str(), "replies.1");
+            assert_eq!(&got.payload[..], format!("tick{i}").as_bytes());
+        }
+        // Past the 2s threshold the mapping is gone.
+        tokio::time::sleep(Duration::from_millis(2300)).await;
+        a.publish(reply.clone(), "too late".into())
+            .await
+            .expect("respond");
+        a.flush().await.expect("flush");
+        let quiet = Duration::from_millis(300);
+        assert!(tokio::time::timeout(quiet, inbox.next()).await.is_err());
+    });
+}
+
+#[test]
+fn unauthorized_service_import_is_refused_by_check() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("bad.conf");
+    std::fs::write(
+        &conf,
+        "accounts {\n\
+           A { users = [{user: a, password: p}], exports = [{service: \"req.>\", accounts: [C]}] }\n\
+           B { users = [{user: b, password: p}], imports = [{service: {account: A, subject: \"req.x\"}}] }\n\
+           C { }\n\
+         }\n",
+    )
+    .expect("write");
+    let out = common::run_edge(&["check", conf.to_str().expect("utf8")], dir.path(), &[]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(r#"Error adding service import "req.x": service import not authorized"#),
+        "{stderr}"
+    );
+}
+
+/// Permissions across an import, as nats-server: a responder that may
+/// publish nothing but responses (`allow_responses`) answers through the
+/// mapped `_R_` reply.
+#[test]
+fn service_import_responses_need_only_allow_responses() {
+    let edge = RunningEdge::start(
+        "accounts {\n\
+           A {\n\
+             users = [{user: a, password: p, permissions: {publish: {deny: \">\"}, subscribe: \"req.>\", allow_responses: true}}]\n\
+             exports = [{service: \"req.>\"}]\n\
+           }\n\
+           B { users = [{user: b, password: p}], imports = [{service: {account: A, subject: \"req.time\"}, to: \"time\"}] }\n\
+         }\n",
+    );
+    rt().block_on(async {
+        let login =
+            |u: &str| async_nats::ConnectOptions::with_user_and_password(u.into(), "p".into());
+        let a = connect(&edge, login("a")).await.expect("a");
+        let b = connect(&edge, login("b")).await.expect("b");
+        let mut service = a.subscribe("req.time").await.expect("sub a");
+        // a may not publish, so no probe: wait for B's request to arrive.
+        let responder = a.clone();
+        tokio::spawn(async move {
+            while let Some(m) = service.next().await {
+                if let Some(reply) = m.reply {
+                    let _ = responder.publish(reply, "noon".into()).await;
+                    let _ = responder.flush().await;
+                }
+            }
+        });
+        let mut answer = None;
+        for _ in 0..20 {
+            match tokio::time::timeout(Duration::from_millis(500), b.request("time", "now?".into()))
+                .await
+            {
+                Ok(Ok(m)) => {
+                    answer = Some(m);
+                    break;
+                }
+                _ => continue,
+            }
+        }
+        let answer = answer.expect("an answer through the import");
+        assert_eq!(&answer.payload[..], b"noon");
+    });
+}
+
+/// Chained service imports, as nats-server: C imports B's `mid.x`, which B
+/// itself imports from A; a request from C reaches A's service with
+/// `Nats-Request-Info` naming C and B (`svc`), and the response comes back
+/// through both reply mappings.
+#[test]
+fn chained_service_imports_answer_through_every_account() {
+    let edge = RunningEdge::start(
+        "accounts {\n\
+           A { users = [{user: a, password: p}], exports = [{service: \"svc.>\"}] }\n\
+           B { users = [{user: b, password: p}], exports = [{service: \"mid.>\"}], imports = [{service: {account: A, subject: \"svc.x\"}, to: \"mid.x\"}] }\n\
+           C { users = [{user: c, password: p}], imports = [{service: {account: B, subject: \"mid.x\"}, to: \"top.x\"}] }\n\
+         }\n",
+    );
+    rt().block_on(async {
+        let login =
+            |u: &str| async_nats::ConnectOptions::with_user_and_password(u.into(), "p".into());
+        let a = connect(&edge, login("a")).await.expect("a");
+        let c = connect(&edge, login("c")).await.expect("c");
+        let mut service = a.subscribe("svc.x").await.expect("sub a");
+        settle(&a, &mut service, "svc.x").await;
+        let responder = a.clone();
+        let server = tokio::spawn(async move {
+            let m = service.next().await.expect("request");
+            let info = m
+                .headers
+                .as_ref()
+                .and_then(|h| h.get("Nats-Request-Info").map(|v| v.to_string()));
+            responder
+                .publish(m.reply.expect("reply"), "from A".into())
+                .await
+                .expect("respond");
+            responder.flush().await.expect("flush");
+            info
+        });
+        let got = tokio::time::timeout(WAIT, c.request("top.x", "hi".into()))
+            .await
+            .expect("in time")
+            .expect("a response through both imports");
+        assert_eq!(&got.payload[..], b"from A");
+        let info = server.await.expect("service").expect("Nats-Request-Info");
+        assert!(info.starts_with(r#"{"acc":"C","svc":"B""#), "{info}");
+    });
+}

@@ -172,3 +172,176 @@ fn plain_text_and_silence_on_a_tls_port_close_without_a_word() {
             .expect("TLS client still works");
     });
 }
+
+/// A CA, a server certificate and client certificates with the names
+/// `verify_and_map` looks users up by, written to `dir`:
+/// `alice` (subject O=Acme, CN=alice), `mail` (e-mail SAN
+/// bob@example.com), `dns` (DNS SAN svc.example.com), `nobody`
+/// (CN=nobody: no user has its names).
+fn write_mapped_certs(dir: &Path) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+        SanType,
+    };
+    let ca_key = KeyPair::generate().expect("ca key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "map test CA");
+    let ca = ca_params.self_signed(&ca_key).expect("ca cert");
+    std::fs::write(dir.join("ca.pem"), ca.pem()).expect("write ca");
+    let key = KeyPair::generate().expect("server key");
+    let params =
+        CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).expect("params");
+    let cert = params.signed_by(&key, &ca, &ca_key).expect("server cert");
+    std::fs::write(dir.join("server.pem"), cert.pem()).expect("write cert");
+    std::fs::write(dir.join("server-key.pem"), key.serialize_pem()).expect("write key");
+    let client = |name: &str, dn: &[(DnType, &str)], sans: Vec<SanType>| {
+        let key = KeyPair::generate().expect("client key");
+        let mut p = CertificateParams::new(Vec::<String>::new()).expect("client params");
+        p.distinguished_name = rcgen::DistinguishedName::new();
+        for (t, v) in dn {
+            p.distinguished_name.push(t.clone(), *v);
+        }
+        p.subject_alt_names = sans;
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = p.signed_by(&key, &ca, &ca_key).expect("client cert");
+        std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).expect("write");
+        std::fs::write(dir.join(format!("{name}-key.pem")), key.serialize_pem()).expect("write");
+    };
+    client(
+        "alice",
+        &[
+            (DnType::OrganizationName, "Acme"),
+            (DnType::CommonName, "alice"),
+        ],
+        vec![],
+    );
+    client(
+        "mail",
+        &[(DnType::CommonName, "bob")],
+        vec![SanType::Rfc822Name(
+            "bob@example.com".try_into().expect("ia5"),
+        )],
+    );
+    client(
+        "dns",
+        &[(DnType::CommonName, "service")],
+        vec![SanType::DnsName("svc.example.com".try_into().expect("ia5"))],
+    );
+    client("nobody", &[(DnType::CommonName, "nobody")], vec![]);
+}
+
+/// Over TLS with `client`'s certificate: INFO, the handshake, then
+/// `CONNECT {}` and `PING`; what the server answers (until PONG or close).
+async fn tls_connect_answer(edge: &RunningEdge, dir: &Path, client: &str) -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    let config = common::tls_client_config(
+        &dir.join("ca.pem"),
+        Some((
+            &dir.join(format!("{client}.pem")),
+            &dir.join(format!("{client}-key.pem")),
+        )),
+    );
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", edge.port))
+        .await
+        .expect("connect");
+    // INFO comes in plain text first.
+    let mut info = Vec::new();
+    let mut byte = [0u8; 1];
+    while !info.ends_with(b"\r\n") {
+        tcp.read_exact(&mut byte).await.expect("INFO");
+        info.push(byte[0]);
+    }
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let tls = connector.connect(name, tcp).await.expect("handshake");
+    let mut tls = tokio::io::BufReader::new(tls);
+    tls.get_mut()
+        .write_all(b"CONNECT {\"verbose\":false}\r\nPING\r\n")
+        .await
+        .expect("write");
+    let mut line = String::new();
+    let _ = tokio::time::timeout(WAIT, tls.read_line(&mut line)).await;
+    line
+}
+
+#[test]
+fn verify_and_map_finds_users_by_certificate() {
+    let certs = tempfile::tempdir().expect("certs");
+    write_mapped_certs(certs.path());
+    let d = certs.path().display();
+    let edge = RunningEdge::start(&format!(
+        "tls {{ cert_file: \"{d}/server.pem\", key_file: \"{d}/server-key.pem\", ca_file: \"{d}/ca.pem\", verify_and_map: true, timeout: 2 }}\n\
+         authorization {{ users = [\n\
+           {{user: \"CN=alice,O=Acme\", permissions: {{publish: \"alice.>\", subscribe: \"_INBOX.>\"}}}}\n\
+           {{user: \"bob@example.com\"}}\n\
+           {{user: \"svc.example.com\"}}\n\
+         ] }}\n"
+    ));
+    rt().block_on(async {
+        for client in ["alice", "mail", "dns"] {
+            assert_eq!(
+                tls_connect_answer(&edge, certs.path(), client).await,
+                "PONG\r\n",
+                "{client}"
+            );
+        }
+        assert_eq!(
+            tls_connect_answer(&edge, certs.path(), "nobody").await,
+            "-ERR 'Authorization Violation'\r\n"
+        );
+        // The mapped user's permissions apply: alice may not publish to x.
+        let alice = async_nats::ConnectOptions::new()
+            .require_tls(true)
+            .add_root_certificates(certs.path().join("ca.pem"))
+            .add_client_certificate(
+                certs.path().join("alice.pem"),
+                certs.path().join("alice-key.pem"),
+            );
+        assert!(
+            try_client(&edge, alice).await.is_err(),
+            "tls.check is not alice's"
+        );
+        let bob = async_nats::ConnectOptions::new()
+            .require_tls(true)
+            .add_root_certificates(certs.path().join("ca.pem"))
+            .add_client_certificate(
+                certs.path().join("mail.pem"),
+                certs.path().join("mail-key.pem"),
+            );
+        try_client(&edge, bob).await.expect("bob round-trips");
+    });
+}
+
+#[test]
+fn verify_without_ca_file_checks_the_system_roots() {
+    let certs = tempfile::tempdir().expect("certs");
+    write_test_certs(certs.path());
+    let d = certs.path().display();
+    let edge = RunningEdge::start(&format!(
+        "tls {{ cert_file: \"{d}/server.pem\", key_file: \"{d}/server-key.pem\", verify: true, timeout: 2 }}\n"
+    ));
+    rt().block_on(async {
+        // The test CA is in no system store: its client certificate is refused.
+        let with_cert = async_nats::ConnectOptions::new()
+            .require_tls(true)
+            .add_root_certificates(certs.path().join("ca.pem"))
+            .add_client_certificate(
+                certs.path().join("client.pem"),
+                certs.path().join("client-key.pem"),
+            );
+        assert!(try_client(&edge, with_cert).await.is_err());
+        let without = async_nats::ConnectOptions::new()
+            .require_tls(true)
+            .add_root_certificates(certs.path().join("ca.pem"));
+        assert!(try_client(&edge, without).await.is_err());
+    });
+    // INFO says tls_verify.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", edge.port)).expect("connect");
+    s.set_read_timeout(Some(WAIT)).expect("timeout");
+    let mut info = [0u8; 1024];
+    let n = s.read(&mut info).expect("INFO");
+    assert!(String::from_utf8_lossy(&info[..n]).contains("\"tls_verify\":true"));
+}

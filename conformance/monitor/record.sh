@@ -22,4 +22,18 @@ until curl -sf "http://127.0.0.1:$mport/varz" >/dev/null; do
     sleep 0.05
 done
 python3 "$here/scenario.py" "$port" "$mport" "$here"
+kill $pid
+wait $pid 2>/dev/null || true
+
+# The accounts part: a server with accounts.conf (service/stream exports
+# and imports), /accountz per account.
+"$server" -a 127.0.0.1 -p "$port" -m "$mport" -c "$here/accounts.conf" >/dev/null 2>&1 &
+pid=$!
+i=0
+until curl -sf "http://127.0.0.1:$mport/varz" >/dev/null; do
+    i=$((i + 1))
+    [ "$i" -lt 100 ] || { echo "record.sh: nats-server did not start with accounts.conf" >&2; exit 1; }
+    sleep 0.05
+done
+python3 "$here/accounts.py" "$port" "$mport" "$here"
 echo "recorded $(ls "$here"/*.keys | wc -l) endpoints from $("$server" --version)"

@@ -112,7 +112,10 @@ pub fn varz(state: &State) -> String {
         // Read from the plan, so they hold once auth and TLS are served.
         auth_required: plan.auth.client != ClientAuth::None,
         tls_required: plan.tls.is_some(),
-        tls_verify: plan.tls.as_ref().is_some_and(|t| t.verify),
+        tls_verify: plan
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.verify || t.verify_and_map),
         max_connections: limits.max_connections,
         max_subscriptions: limits.max_subscriptions,
         ping_interval: limits.ping_interval,

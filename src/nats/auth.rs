@@ -11,6 +11,7 @@
 //! - with `no_auth_user`, INFO says nothing about auth and operations are
 //!   accepted before CONNECT, but the authorization timeout still runs.
 
+use super::cert_names::CertNames;
 use super::nkey::{self, Role};
 use super::permissions::Permissions;
 use crate::plan::auth::{AuthPlan, ClientAuth, Secret, User, UserId};
@@ -31,6 +32,9 @@ pub struct Credentials<'a> {
     pub nkey: &'a str,
     /// `sig`: the nonce signed with the nkey's seed, base64.
     pub sig: &'a str,
+    /// The names of the client's TLS certificate (read only when
+    /// `verify_and_map` is on).
+    pub cert: Option<&'a CertNames>,
 }
 
 /// Who a connection is once authenticated.
@@ -55,6 +59,8 @@ pub struct Authenticator {
     mode: Mode,
     no_auth_user: Option<String>,
     nkeys: HashMap<String, ([u8; 32], Identity)>,
+    /// `tls { verify_and_map }`: users are found by their certificate.
+    tls_map: bool,
 }
 
 #[derive(Debug)]
@@ -122,7 +128,20 @@ impl Authenticator {
             mode,
             no_auth_user: plan.no_auth_user.clone(),
             nkeys,
+            tls_map: false,
         }
+    }
+
+    /// With `tls { verify_and_map }`: users are looked up by the names in
+    /// the client's certificate instead of the CONNECT's user/password.
+    pub fn with_tls_map(mut self, on: bool) -> Self {
+        self.tls_map = on;
+        self
+    }
+
+    /// Whether the client's certificate names are needed.
+    pub fn maps_certificates(&self) -> bool {
+        self.tls_map && matches!(self.mode, Mode::Users(_))
     }
 
     /// Whether clients must authenticate at all (then CONNECT is checked
@@ -160,6 +179,10 @@ impl Authenticator {
             Mode::UserPassword { user, password } => {
                 (creds.user == user && matches(password, creds.pass)).then(|| self.global())
             }
+            Mode::Users(users) if self.tls_map => {
+                let user = by_certificate(users, creds.cert?)?;
+                Some(user.identity.clone())
+            }
             Mode::Users(users) => {
                 let (name, pass) = match &self.no_auth_user {
                     Some(default)
@@ -191,6 +214,40 @@ impl Authenticator {
             permissions: None,
         }
     }
+}
+
+/// nats-server's `checkClientTLSCertSubject` with its users-by-name
+/// lookup: e-mail addresses, DNS names, URIs, the subject as a DN (equal,
+/// then reordered), the RDN string with domain components, then without.
+fn by_certificate<'u>(
+    users: &'u HashMap<String, Account>,
+    cert: &CertNames,
+) -> Option<&'u Account> {
+    let direct = cert
+        .emails
+        .iter()
+        .chain(&cert.dns)
+        .chain(&cert.uris)
+        .find_map(|n| users.get(n.as_str()));
+    if direct.is_some() {
+        return direct;
+    }
+    for rank in [1, 2] {
+        // Sorted so the choice among several reordered matches is stable.
+        let mut names: Vec<&String> = users.keys().collect();
+        names.sort();
+        if let Some(name) = names.into_iter().find(|n| cert.dn_match(n) == rank) {
+            return users.get(name.as_str());
+        }
+    }
+    let rdn = cert.go_rdn_string();
+    let dcs = cert.domain_components();
+    if !dcs.is_empty() {
+        if let Some(u) = users.get(&format!("{rdn},{dcs}")) {
+            return Some(u);
+        }
+    }
+    users.get(&rdn)
 }
 
 /// The text nats-server copies from a `no_auth_user`'s configuration into

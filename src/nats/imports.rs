@@ -5,7 +5,7 @@
 //! a publisher of an account that exports nothing pays nothing.
 //!
 //! Service imports (request/reply across accounts with reply mapping) are
-//! not built; plans with them are refused.
+//! in [`super::services`].
 
 use super::subject::{filter_matches, is_valid_literal};
 use super::sublist::SharedSublist;

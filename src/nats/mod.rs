@@ -5,6 +5,7 @@
 //! (one task per connection) and [`info`] (the INFO line).
 
 pub mod auth;
+pub mod cert_names;
 pub mod client;
 pub mod imports;
 pub mod info;
@@ -16,6 +17,7 @@ pub mod quote;
 pub mod rand;
 pub mod registry;
 pub mod server;
+pub mod services;
 pub mod subject;
 pub mod sublist;
 

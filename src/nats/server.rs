@@ -46,6 +46,8 @@ pub struct Shared {
     pub accounts: HashMap<Arc<str>, Arc<SharedSublist<SubRef>>>,
     /// Stream imports, by exporting account.
     pub stream_imports: super::imports::StreamImports<SubRef>,
+    /// Service imports and reply mappings, by account (absent: none).
+    pub services: super::services::Services<SubRef>,
     /// Decides CONNECTs; a reload swaps it whole.
     pub auth: arc_swap::ArcSwap<Authenticator>,
     /// TLS for every client, when the plan has a `tls` block.
@@ -100,26 +102,38 @@ impl Shared {
     /// changed.
     pub fn check_reload(&self, new: &NatsPlan) -> Result<(), String> {
         let old = self.plan.load();
-        let accounts = |p: &NatsPlan| {
-            let mut v: Vec<(String, String)> = p
+        let names = |p: &NatsPlan| {
+            let mut v: Vec<String> = p
                 .auth
                 .accounts
                 .list
                 .iter()
-                .map(|a| (a.name.clone(), format!("{:?}{:?}", a.exports, a.imports)))
+                .map(|a| a.name.clone())
                 .collect();
-            v.sort();
+            v.sort_unstable();
             v
         };
-        let (a, b) = (accounts(&old), accounts(new));
-        if a.len() != b.len() || a.iter().zip(&b).any(|(x, y)| x.0 != y.0) {
+        if names(&old) != names(new) {
             return Err("adding or removing accounts needs a restart".into());
         }
-        if a != b {
+        // Imports are compiled into the runtime at start (stream imports,
+        // service imports and their reply mappings).
+        let wiring = |p: &NatsPlan| {
+            p.auth
+                .accounts
+                .list
+                .iter()
+                .map(|a| (a.name.clone(), a.exports.clone(), a.imports.clone()))
+                .collect::<Vec<_>>()
+        };
+        if wiring(new) != wiring(&old) {
             return Err("changing account exports or imports needs a restart".into());
         }
         if new.tls.is_some() != old.tls.is_some() {
             return Err("turning TLS on or off needs a restart".into());
+        }
+        if verify_and_map(new) != verify_and_map(&old) {
+            return Err("turning tls verify_and_map on or off needs a restart".into());
         }
         let (o, n) = (&old.limits, &new.limits);
         if n.max_subscriptions != o.max_subscriptions {
@@ -147,8 +161,9 @@ impl Shared {
     pub fn reload(&self, new: &NatsPlan) -> usize {
         let auth_changed = new.auth != self.plan.load().auth;
         if auth_changed {
-            self.auth
-                .store(Arc::new(Authenticator::new(&new.auth, GLOBAL_ACCOUNT)));
+            self.auth.store(Arc::new(
+                Authenticator::new(&new.auth, GLOBAL_ACCOUNT).with_tls_map(verify_and_map(new)),
+            ));
         }
         let mut info = ServerInfo::clone(&self.info.load());
         info.max_payload = new.limits.max_payload;
@@ -177,6 +192,11 @@ impl Shared {
     }
 }
 
+/// Whether clients are mapped to users by their certificate.
+fn verify_and_map(plan: &NatsPlan) -> bool {
+    plan.tls.as_ref().is_some_and(|t| t.verify_and_map)
+}
+
 /// A bound NATS listener, ready to [`serve`](NatsServer::serve).
 #[derive(Debug)]
 pub struct NatsServer {
@@ -195,7 +215,8 @@ impl NatsServer {
         let listener = TcpListener::bind((host, plan.listen.port)).await?;
         let port = listener.local_addr()?.port();
         let server_id = new_server_id();
-        let auth = Authenticator::new(&plan.auth, GLOBAL_ACCOUNT);
+        let auth =
+            Authenticator::new(&plan.auth, GLOBAL_ACCOUNT).with_tls_map(verify_and_map(plan));
         let info = ServerInfo {
             server_name: plan
                 .server_name
@@ -208,7 +229,10 @@ impl NatsServer {
             max_payload: plan.limits.max_payload,
             auth_required: auth.info_auth_required(),
             tls_required: plan.tls.is_some(),
-            tls_verify: plan.tls.as_ref().is_some_and(|t| t.verify),
+            tls_verify: plan
+                .tls
+                .as_ref()
+                .is_some_and(|t| t.verify || t.verify_and_map),
         };
         let tls = match &plan.tls {
             None => None,
@@ -241,6 +265,7 @@ impl NatsServer {
             info: arc_swap::ArcSwap::from_pointee(info),
             sublist,
             stream_imports: super::imports::compile(&plan.auth.accounts, &accounts),
+            services: super::services::compile(&plan.auth.accounts, &accounts),
             accounts,
             auth: arc_swap::ArcSwap::from_pointee(auth),
             tls,

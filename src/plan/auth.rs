@@ -194,6 +194,29 @@ pub struct Export {
     pub subject: String,
     /// Accounts allowed to import (empty = public).
     pub accounts: Vec<String>,
+    /// Services: how many responses a request gets (nats-server's
+    /// `response_type`), which decides when its reply mapping is dropped.
+    pub response: ResponseType,
+    /// Services: how long a reply mapping waits for a response before it
+    /// is dropped (nats-server's `response_threshold`, default 2 minutes).
+    pub threshold: Duration,
+}
+
+/// nats-server's default `response_threshold`
+/// (`DEFAULT_SERVICE_EXPORT_RESPONSE_THRESHOLD`).
+pub const DEFAULT_RESPONSE_THRESHOLD: Duration = Duration::from_secs(120);
+
+/// How many responses a service request gets: the reply mapping made for a
+/// request across accounts lives until then (or its threshold).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ResponseType {
+    /// One response (`singleton`, the default).
+    #[default]
+    Singleton,
+    /// Any number of responses until the threshold (`stream`).
+    Stream,
+    /// Any number of responses until an empty one or the threshold (`chunked`).
+    Chunked,
 }
 
 /// An import.

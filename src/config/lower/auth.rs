@@ -7,7 +7,7 @@ use crate::config::tree::{Node, Value};
 use crate::nats::{nkey, subject};
 use crate::plan::auth::{
     Account, Accounts, ClientAuth, Export, ExportKind, Import, ImportLocal, ResponsePermission,
-    UserId,
+    ResponseType, UserId, DEFAULT_RESPONSE_THRESHOLD,
 };
 use crate::plan::{AuthPlan, Permissions, Secret, SubjectPermission, User};
 use std::time::Duration;
@@ -404,15 +404,30 @@ fn export(cx: &mut Lowering, node: &Node) -> Option<Export> {
     let stream = b.take(cx, &["stream"], filter_subject);
     let service = b.take(cx, &["service"], filter_subject);
     let accounts = b.take(cx, &["accounts"], Node::strings).unwrap_or_default();
+    let response = b.take(cx, &["response", "response_type"], response_type);
+    let threshold = b.take(
+        cx,
+        &[
+            "threshold",
+            "response_threshold",
+            "response_max_time",
+            "response_time",
+        ],
+        response_threshold,
+    );
     b.unsupported(&[
-        ("response", "service response types"),
-        ("response_type", "service response types"),
         ("latency", "service latency tracking"),
-        ("threshold", "response thresholds"),
-        ("response_threshold", "response thresholds"),
         ("account_token_position", "account token positions"),
     ]);
     b.finish(cx);
+    if stream.is_some() && (response.is_some() || threshold.is_some()) {
+        cx.invalid(
+            &node.pos,
+            "Detected response directive on non-service",
+            "`response_type` and `response_threshold` apply to `service` exports",
+        );
+        return None;
+    }
     let (kind, subject) = match (stream, service) {
         (Some(s), None) => (ExportKind::Stream, s),
         (None, Some(s)) => (ExportKind::Service, s),
@@ -429,7 +444,47 @@ fn export(cx: &mut Lowering, node: &Node) -> Option<Export> {
         kind,
         subject,
         accounts,
+        response: response.unwrap_or_default(),
+        threshold: threshold.unwrap_or(DEFAULT_RESPONSE_THRESHOLD),
     })
+}
+
+/// `response_threshold`: a Go duration in a string, as nats-server reads it
+/// (a bare number is refused), with its messages.
+fn response_threshold(n: &Node) -> Result<Duration> {
+    let refuse = |got: String| {
+        Diagnostic::new(
+            n.pos.clone(),
+            ErrorKind::Invalid(format!(
+                "Expected response threshold to be a parseable time duration, got {got}"
+            )),
+        )
+        .help("write a duration with its unit: \"2m\", \"500ms\"")
+    };
+    match &n.value {
+        Value::Str(_) => n
+            .duration(BareNumber::Rejected)
+            .map_err(|_| refuse(format!("{:?}", n.string().unwrap_or_default()))),
+        Value::Int(_) => Err(refuse("int64".into())),
+        Value::Float(_) => Err(refuse("float64".into())),
+        Value::Bool(_) => Err(refuse("bool".into())),
+        _ => Err(refuse("a block or list".into())),
+    }
+}
+
+/// `response_type`: nats-server's names, case-insensitive.
+fn response_type(n: &Node) -> Result<ResponseType> {
+    let s = n.string()?;
+    match s.to_ascii_lowercase().as_str() {
+        "single" | "singleton" => Ok(ResponseType::Singleton),
+        "stream" => Ok(ResponseType::Stream),
+        "chunk" | "chunked" => Ok(ResponseType::Chunked),
+        _ => Err(Diagnostic::new(
+            n.pos.clone(),
+            ErrorKind::Invalid(format!("Unknown response type: {s:?}")),
+        )
+        .help("write singleton, stream or chunked")),
+    }
 }
 
 fn import(cx: &mut Lowering, node: &Node) -> Option<Import> {

@@ -20,12 +20,14 @@ pub use stats::{ClientMeta, CloseReason, ConnSnapshot, SubSnapshot};
 pub use subscription::{SubRef, Subscription};
 
 use super::auth::new_nonce;
+use super::cert_names::CertNames;
 use super::imports::StreamImport;
 use super::permissions::Permissions;
 use super::protocol::{Config, Op, Parser, ProtocolError};
 use super::quote::go_quote;
 use super::rand::Xorshift;
 use super::server::Shared;
+use super::services::{AccountServices, ServiceImport};
 use super::subject::{is_valid_filter, is_valid_publish_subject};
 use super::sublist::{MatchResult, SharedSublist};
 use bytes::{Buf, Bytes, BytesMut};
@@ -58,6 +60,9 @@ const ERR_AUTH_TIMEOUT: &[u8] = b"-ERR 'Authentication Timeout'\r\n";
 /// Publish permissions remembered per connection, as nats-server's
 /// `maxPermCacheSize`.
 const MAX_PERM_CACHE: usize = 128;
+/// How many accounts a request or response may cross through chained
+/// service imports.
+const MAX_SERVICE_HOPS: usize = 8;
 /// The status-only header block of a no-responders reply (16 bytes).
 const NO_RESPONDERS_HDR: &[u8] = b"NATS/1.0 503\r\n\r\n";
 
@@ -81,7 +86,12 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr)
     match &shared.tls {
         None => {
             let (reader, writer) = stream.into_split();
-            serve_stream(shared, cid, peer, nonce, info, reader, writer).await;
+            let hello = Hello {
+                nonce,
+                info,
+                cert: None,
+            };
+            serve_stream(shared, cid, peer, hello, reader, writer).await;
         }
         Some(tls) => {
             // As nats-server 2.9: INFO in plain text, then the client's TLS
@@ -107,20 +117,43 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr)
             else {
                 return;
             };
+            // Only verify_and_map needs the certificate's names.
+            let cert = shared
+                .auth
+                .load()
+                .maps_certificates()
+                .then(|| stream.get_ref().1.peer_certificates())
+                .flatten()
+                .and_then(|chain| chain.first())
+                .and_then(|der| CertNames::parse(der));
             let (reader, writer) = tokio::io::split(stream);
-            serve_stream(shared, cid, peer, nonce, Vec::new(), reader, writer).await;
+            let hello = Hello {
+                nonce,
+                info: Vec::new(),
+                cert,
+            };
+            serve_stream(shared, cid, peer, hello, reader, writer).await;
         }
     }
 }
 
-/// Serves a connection whose INFO is `info` (empty when already sent)
+/// What a connection starts with besides its socket.
+struct Hello {
+    /// The nonce its INFO carries.
+    nonce: Option<String>,
+    /// Its INFO line (empty when already sent).
+    info: Vec<u8>,
+    /// Its TLS certificate's names, when `verify_and_map` needs them.
+    cert: Option<CertNames>,
+}
+
+/// Serves a connection greeted with `hello` (its INFO empty when already sent)
 /// over `reader` and `writer`: a plain socket's halves or a TLS stream's.
 async fn serve_stream<R, W>(
     shared: Arc<Shared>,
     cid: u64,
     peer: SocketAddr,
-    nonce: Option<String>,
-    info: Vec<u8>,
+    hello: Hello,
     mut reader: R,
     writer: W,
 ) where
@@ -135,7 +168,7 @@ async fn serve_stream<R, W>(
     }));
     // INFO is written whatever max_pending says (nats-server sends it
     // before counting pending bytes).
-    lock(&handle.out).buf.extend_from_slice(&info);
+    lock(&handle.out).buf.extend_from_slice(&hello.info);
     if !shared.try_add_connection() {
         handle.queue(&[ERR_MAX_CONNS]);
         handle.close_for(CloseReason::MaxConnectionsExceeded);
@@ -147,7 +180,8 @@ async fn serve_stream<R, W>(
     }
     shared.registry.opened(&handle);
     crate::log_debug!("{peer} - cid:{cid} - Client connection created");
-    let mut conn = Conn::new(Arc::clone(&shared), Arc::clone(&handle), nonce);
+    let mut conn = Conn::new(Arc::clone(&shared), Arc::clone(&handle), hello.nonce);
+    conn.cert = hello.cert;
     conn.flush();
     let reason = conn.run(&mut reader).await;
     conn.flush();
@@ -186,8 +220,12 @@ struct Conn {
     sublist: Arc<SharedSublist<SubRef>>,
     /// Other accounts' imports of this account's streams (None: none).
     imports: Option<Arc<Vec<StreamImport<SubRef>>>>,
+    /// The account's service imports and reply mappings (None: none).
+    services: Option<Arc<AccountServices<SubRef>>>,
     /// The nonce its INFO carried (nkey users sign it).
     nonce: Option<String>,
+    /// Its TLS certificate's names, when `verify_and_map` looks users up by them.
+    cert: Option<CertNames>,
     /// A CONNECT has authenticated it (or no authentication is configured).
     authenticated: bool,
     /// Its permissions, from its first authenticated CONNECT.
@@ -219,6 +257,7 @@ impl Conn {
         });
         let sublist = Arc::clone(&shared.sublist);
         let imports = shared.stream_imports.get(super::GLOBAL_ACCOUNT).cloned();
+        let services = shared.services.get(super::GLOBAL_ACCOUNT).cloned();
         let authenticated = !shared.auth.load().enabled();
         let rng = Xorshift::seeded(handle.cid);
         Conn {
@@ -231,8 +270,10 @@ impl Conn {
             connect_seen: false,
             generation,
             imports,
+            services,
             sublist,
             nonce,
+            cert: None,
             authenticated,
             perms: None,
             pub_cache: std::collections::HashMap::new(),
@@ -445,7 +486,9 @@ impl Conn {
         let auth = self.shared.auth.load_full();
         if auth.enabled() {
             let nonce = self.nonce.as_deref().unwrap_or("");
-            let Some(identity) = auth.authenticate(&self.opts.credentials(), nonce) else {
+            let Some(identity) =
+                auth.authenticate(&self.opts.credentials(self.cert.as_ref()), nonce)
+            else {
                 self.send(ERR_AUTH);
                 self.reason = Some(CloseReason::AuthenticationViolation);
                 return false;
@@ -454,6 +497,8 @@ impl Conn {
                 self.authenticated = true;
                 self.sublist = self.shared.account(&identity.account);
                 self.imports = self.shared.stream_imports.get(&identity.account).cloned();
+                self.services = self.shared.services.get(&identity.account).cloned();
+                let _ = self.handle.account.set(Arc::clone(&identity.account));
                 self.handle.rules.set(identity.permissions.as_ref());
                 self.perms = identity.permissions;
             }
@@ -495,7 +540,7 @@ impl Conn {
             return true;
         }
         let nonce = self.nonce.as_deref().unwrap_or("");
-        let identity = auth.authenticate(&self.opts.credentials(), nonce);
+        let identity = auth.authenticate(&self.opts.credentials(self.cert.as_ref()), nonce);
         let same_account = identity
             .as_ref()
             .is_some_and(|id| Arc::ptr_eq(&self.shared.account(&id.account), &self.sublist));
@@ -586,11 +631,147 @@ impl Conn {
                 }
             }
         }
+        if let Some(services) = self.services.clone() {
+            delivered |= self.publish_services(&services, subject, reply, headers, payload);
+        }
         if !delivered && self.opts.no_responders {
             if let Some(reply) = reply {
                 self.no_responders(reply);
             }
         }
+    }
+
+    /// nats-server's `processServiceImport`, for a publish in an account
+    /// with services: a response on one of the account's reply mappings
+    /// goes back to the requester's account under its own reply subject;
+    /// a request on an imported subject goes to the exporting account with
+    /// a mapped reply and a `Nats-Request-Info` header naming this account.
+    /// True when a service took it (nats-server's internal subscription
+    /// counts as a delivery, so the requester gets no 503 through an
+    /// import even when nobody serves it).
+    fn publish_services(
+        &mut self,
+        services: &AccountServices<SubRef>,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+    ) -> bool {
+        let msg = Crossing {
+            headers,
+            payload,
+            origin: Arc::clone(&services.name),
+            via: Vec::new(),
+            hops: 0,
+        };
+        self.services_hop(services, subject, reply, msg)
+    }
+
+    /// One account's part of [`publish_services`](Self::publish_services):
+    /// a request delivered into an exporting account also goes on through
+    /// that account's own imports (A imports from B, which imports from C),
+    /// and a response goes back through every mapping it passes. An
+    /// import already on the request's way is not taken again (nats-server
+    /// drops such cycles).
+    fn services_hop(
+        &mut self,
+        services: &AccountServices<SubRef>,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        msg: Crossing<'_>,
+    ) -> bool {
+        let mut taken = false;
+        if let Some(responses) = services.responses.as_deref() {
+            if responses.may_hold(subject) {
+                taken = true;
+                if let Some(route) = responses.lookup(subject) {
+                    let result = route.into.matches(&route.reply);
+                    let mut ok =
+                        self.deliver_all(&result, &route.reply, None, msg.headers, msg.payload);
+                    if msg.hops < MAX_SERVICE_HOPS {
+                        if let Some(next) = self.shared.services.get(&route.account).cloned() {
+                            let mut back = msg.clone();
+                            back.hops += 1;
+                            ok |= self.services_hop(&next, &route.reply, None, back);
+                        }
+                    }
+                    let empty = msg.headers.is_none() && msg.payload.is_empty();
+                    responses.responded(subject, ok, empty);
+                }
+            }
+        }
+        for import in &services.imports {
+            if msg.via.iter().any(|&seen| std::ptr::eq(seen, import)) {
+                continue;
+            }
+            let Some(to) = import.map(subject) else {
+                continue;
+            };
+            taken = true;
+            let mapped = reply.map(|r| {
+                import.responses.map(
+                    Arc::clone(&services.sublist),
+                    Arc::clone(&services.name),
+                    r,
+                    import.response,
+                    import.threshold,
+                )
+            });
+            // Past the first hop the header also names the account the
+            // request came through (nats-server's `svc`).
+            let svc = (!msg.via.is_empty()).then_some(&*services.name);
+            let info = self.request_info(&msg.origin, svc, msg.headers);
+            let result = import.into.matches(&to);
+            let mut ok =
+                self.deliver_all(&result, &to, mapped.as_deref(), Some(&info), msg.payload);
+            if msg.hops < MAX_SERVICE_HOPS {
+                if let Some(next) = self.shared.services.get(&import.exporter).cloned() {
+                    let mut onward = msg.clone();
+                    onward.hops += 1;
+                    onward.via.push(import);
+                    ok |= self.services_hop(&next, &to, mapped.as_deref(), onward);
+                }
+            }
+            if let (false, Some(m)) = (ok, &mapped) {
+                import.responses.forget(m);
+            }
+        }
+        taken
+    }
+
+    /// The header block of a request crossing into another account: the
+    /// request's own headers (less any `Nats-Request-Info` it carried) plus
+    /// `Nats-Request-Info: {"acc":..,"svc":..,"rtt":..}` naming the
+    /// requester's account, the account it came through past the first
+    /// hop, and the requester's round trip in nanoseconds (left out until
+    /// known), as nats-server's `setHeader(ClientInfoHdr, ...)`.
+    fn request_info(&self, account: &str, svc: Option<&str>, headers: Option<&[u8]>) -> Vec<u8> {
+        const KEY: &[u8] = b"Nats-Request-Info:";
+        let mut h = Vec::with_capacity(64 + headers.map_or(0, <[u8]>::len));
+        match headers.and_then(|h| h.strip_suffix(b"\r\n")) {
+            Some(own) => {
+                for (i, line) in own.split_inclusive(|&b| b == b'\n').enumerate() {
+                    if i == 0 || !line.starts_with(KEY) {
+                        h.extend_from_slice(line);
+                    }
+                }
+            }
+            None => h.extend_from_slice(b"NATS/1.0\r\n"),
+        }
+        let mut json = format!("{{\"acc\":{}", serde_json::Value::from(account));
+        if let Some(svc) = svc {
+            json.push_str(&format!(",\"svc\":{}", serde_json::Value::from(svc)));
+        }
+        let rtt = self.handle.activity.rtt.load(Ordering::Relaxed);
+        if rtt > 0 {
+            json.push_str(&format!(",\"rtt\":{rtt}"));
+        }
+        json.push('}');
+        h.extend_from_slice(KEY);
+        h.push(b' ');
+        h.extend_from_slice(json.as_bytes());
+        h.extend_from_slice(b"\r\n\r\n");
+        h
     }
 
     /// Delivers to every plain subscription of `result` and one member of
@@ -842,6 +1023,20 @@ impl Conn {
         self.send(PING);
         true
     }
+}
+
+/// A message crossing accounts through service imports.
+#[derive(Clone)]
+struct Crossing<'a> {
+    /// The publisher's own headers.
+    headers: Option<&'a [u8]>,
+    payload: &'a [u8],
+    /// The publisher's account.
+    origin: Arc<str>,
+    /// The imports taken so far (a cycle stops at one already taken).
+    via: Vec<&'a ServiceImport<SubRef>>,
+    /// Accounts crossed so far, requests and responses alike.
+    hops: usize,
 }
 
 /// nats-server's `pubAllowedFullCheck`: the lists (verdicts cached per

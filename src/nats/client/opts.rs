@@ -2,6 +2,7 @@
 
 use super::stats::ClientMeta;
 use crate::nats::auth::Credentials;
+use crate::nats::cert_names::CertNames;
 
 /// CONNECT options as nats-server keeps them: each CONNECT overwrites only
 /// the fields it names. Verbose and pedantic are on until a CONNECT.
@@ -52,8 +53,9 @@ fn set_text(field: &mut String, value: &serde_json::Value) {
 
 impl Opts {
     /// The credentials this CONNECT (with earlier ones) presents.
-    pub(super) fn credentials(&self) -> Credentials<'_> {
+    pub(super) fn credentials<'a>(&'a self, cert: Option<&'a CertNames>) -> Credentials<'a> {
         Credentials {
+            cert,
             user: &self.user,
             pass: &self.pass,
             token: &self.auth_token,

@@ -42,6 +42,9 @@ pub struct ClientHandle {
     pub(super) meta: Mutex<ClientMeta>,
     /// Read-side counters the reader publishes per batch.
     pub(super) activity: Activity,
+    /// The account it logged in to (unset: the global one), for
+    /// `/accountz` counts.
+    pub(super) account: std::sync::OnceLock<std::sync::Arc<str>>,
 }
 
 #[derive(Debug, Default)]
@@ -94,7 +97,15 @@ impl ClientHandle {
             rules: DeliveryRules::default(),
             async_info: AtomicBool::new(false),
             reauth: Notify::new(),
+            account: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The account this client logged in to (`$G` until it has).
+    pub fn account(&self) -> &str {
+        self.account
+            .get()
+            .map_or(crate::nats::GLOBAL_ACCOUNT, |a| a)
     }
 
     /// Appends `parts` to the outbound buffer, or closes the client as a
