@@ -25,6 +25,12 @@ async fn connect(
         .map_err(|e| e.to_string())
 }
 
+/// `user` (password `p`, as in the account fixtures here), connected.
+async fn login(edge: &RunningEdge, user: &str) -> async_nats::Client {
+    let opts = async_nats::ConnectOptions::with_user_and_password(user.into(), "p".into());
+    connect(edge, opts).await.expect(user)
+}
+
 /// Whether `client` gets its own message back on a fresh subject (every
 /// step bounded: a refused client must not hang the test).
 async fn round_trip(client: &async_nats::Client, subject: &str) -> bool {
@@ -190,11 +196,9 @@ fn accounts_isolate_subjects() {
         "accounts { A { users = [{user: a1, password: p}, {user: a2, password: p}] }, B { users = [{user: b1, password: p}] } }\n",
     );
     rt().block_on(async {
-        let login =
-            |u: &str| async_nats::ConnectOptions::with_user_and_password(u.into(), "p".into());
-        let a1 = connect(&edge, login("a1")).await.expect("a1");
-        let a2 = connect(&edge, login("a2")).await.expect("a2");
-        let b1 = connect(&edge, login("b1")).await.expect("b1");
+        let a1 = login(&edge, "a1").await;
+        let a2 = login(&edge, "a2").await;
+        let b1 = login(&edge, "b1").await;
         let mut in_a = a2.subscribe("shared").await.expect("sub a2");
         let mut in_b = b1.subscribe("shared").await.expect("sub b1");
         settle(&a2, &mut in_a, "shared").await;
@@ -321,10 +325,9 @@ fn stream_import_delivers_across_accounts() {
          }\n",
     );
     rt().block_on(async {
-        let login = |u: &str| async_nats::ConnectOptions::with_user_and_password(u.into(), "p".into());
-        let a = connect(&edge, login("a")).await.expect("a");
-        let b = connect(&edge, login("b")).await.expect("b");
-        let c = connect(&edge, login("c")).await.expect("c");
+        let a = login(&edge, "a").await;
+        let b = login(&edge, "b").await;
+        let c = login(&edge, "c").await;
         let mut in_b = b.subscribe("from_a.events.>").await.expect("sub b");
         let mut b_plain = b.subscribe("events.>").await.expect("sub b plain");
         let mut in_c = c.subscribe(">").await.expect("sub c");
@@ -376,10 +379,8 @@ const SERVICES: &str = "accounts {\n\
 fn service_import_request_reply_across_accounts() {
     let edge = RunningEdge::start(SERVICES);
     rt().block_on(async {
-        let login =
-            |u: &str| async_nats::ConnectOptions::with_user_and_password(u.into(), "p".into());
-        let a = connect(&edge, login("a")).await.expect("a");
-        let b = connect(&edge, login("b")).await.expect("b");
+        let a = login(&edge, "a").await;
+        let b = login(&edge, "b").await;
         let mut service = a.subscribe("req.echo").await.expect("sub a");
         settle(&a, &mut service, "req.echo").await;
         let responder = a.clone();
@@ -457,10 +458,8 @@ fn service_import_request_reply_across_accounts() {
 fn service_import_stream_responses_until_threshold() {
     let edge = RunningEdge::start(SERVICES);
     rt().block_on(async {
-        let login =
-            |u: &str| async_nats::ConnectOptions::with_user_and_password(u.into(), "p".into());
-        let a = connect(&edge, login("a")).await.expect("a");
-        let b = connect(&edge, login("b")).await.expect("b");
+        let a = login(&edge, "a").await;
+        let b = login(&edge, "b").await;
         let mut service = a.subscribe("feed.*").await.expect("sub a");
         settle(&a, &mut service, "feed.probe").await;
         let mut inbox = b.subscribe("replies.1").await.expect("sub b");
@@ -541,10 +540,8 @@ fn service_import_responses_need_only_allow_responses() {
          }\n",
     );
     rt().block_on(async {
-        let login =
-            |u: &str| async_nats::ConnectOptions::with_user_and_password(u.into(), "p".into());
-        let a = connect(&edge, login("a")).await.expect("a");
-        let b = connect(&edge, login("b")).await.expect("b");
+        let a = login(&edge, "a").await;
+        let b = login(&edge, "b").await;
         let mut service = a.subscribe("req.time").await.expect("sub a");
         // a may not publish, so no probe: wait for B's request to arrive.
         let responder = a.clone();
@@ -587,10 +584,8 @@ fn chained_service_imports_answer_through_every_account() {
          }\n",
     );
     rt().block_on(async {
-        let login =
-            |u: &str| async_nats::ConnectOptions::with_user_and_password(u.into(), "p".into());
-        let a = connect(&edge, login("a")).await.expect("a");
-        let c = connect(&edge, login("c")).await.expect("c");
+        let a = login(&edge, "a").await;
+        let c = login(&edge, "c").await;
         let mut service = a.subscribe("svc.x").await.expect("sub a");
         settle(&a, &mut service, "svc.x").await;
         let responder = a.clone();

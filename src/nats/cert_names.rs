@@ -86,17 +86,9 @@ const GO_NAMES: &[(&str, &str)] = &[
     ("2.5.4.5", "SERIALNUMBER"),
 ];
 
-/// Names go-ldap gives attribute types when it reads a raw subject.
-const LDAP_NAMES: &[(&str, &str)] = &[
-    ("2.5.4.6", "C"),
-    ("2.5.4.8", "ST"),
-    ("2.5.4.7", "L"),
-    ("2.5.4.9", "STREET"),
-    ("2.5.4.17", "POSTALCODE"),
-    ("2.5.4.10", "O"),
-    ("2.5.4.11", "OU"),
-    ("2.5.4.3", "CN"),
-    ("2.5.4.5", "SERIALNUMBER"),
+/// Names go-ldap gives attribute types when it reads a raw subject:
+/// Go's, and these two.
+const LDAP_EXTRA_NAMES: &[(&str, &str)] = &[
     ("0.9.2342.19200300.100.1.25", "DC"),
     ("0.9.2342.19200300.100.1.1", "UID"),
 ];
@@ -253,8 +245,9 @@ impl CertNames {
             .map(|rdn| {
                 rdn.iter()
                     .map(|a| {
-                        let t = LDAP_NAMES
+                        let t = GO_NAMES
                             .iter()
+                            .chain(LDAP_EXTRA_NAMES)
                             .find(|(o, _)| *o == a.oid)
                             .map_or(a.oid.clone(), |(_, n)| (*n).to_string());
                         (t, a.value.clone())
