@@ -1511,68 +1511,99 @@ mod tls {
         std::fs::write(dir.join("ca.pem"), ca.pem()).expect("write ca");
     }
 
-    #[tokio::test(flavor = "multi_thread")]
-    async fn tls_verify_requires_a_client_certificate_from_ca_file() {
+    /// A client of the edge started in `dir` (its `ca.pem` trusted), with
+    /// the test CA's client certificate when `with_cert`; the answer, or
+    /// nothing when the handshake or the request failed.
+    async fn ask_tls(edge: &Edge, with_cert: bool) -> String {
+        let ca = edge.dir.path().join("ca.pem");
+        let config = if with_cert {
+            let certs: Vec<_> = CertificateDer::pem_file_iter(edge.dir.path().join("client.pem"))
+                .expect("certs")
+                .collect::<Result<_, _>>()
+                .expect("certs");
+            let key =
+                PrivateKeyDer::from_pem_file(edge.dir.path().join("client-key.pem")).expect("key");
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_file_iter(&ca).expect("ca") {
+                roots.add(cert.expect("cert")).expect("add");
+            }
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_client_auth_cert(certs, key)
+            .expect("client auth")
+        } else {
+            client_config(&ca)
+        };
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let tcp = tokio::net::TcpStream::connect(edge.addr())
+            .await
+            .expect("connect");
+        let name = ServerName::try_from("localhost").expect("name");
+        let Ok(mut tls) = connector.connect(name, tcp).await else {
+            return String::new();
+        };
+        let req = b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+        if tls.write_all(req).await.is_err() {
+            return String::new();
+        }
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(WAIT, tls.read_to_end(&mut out)).await;
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// A TLS listener with `verify`, checking against `ca_file` or (without
+    /// it) the system's roots, in front of `up`.
+    fn verifying_edge(up: &Upstream, with_ca_file: bool) -> Edge {
         let dir = tempfile::tempdir().expect("tempdir");
         client_auth_certs(dir.path());
-        let up = Upstream::ok().await;
         let d = dir.path().display().to_string();
-        let edge = Edge::start_in(
+        let ca = if with_ca_file {
+            format!("ca_file: \"{d}/ca.pem\", ")
+        } else {
+            String::new()
+        };
+        Edge::start_in(
             dir,
             &format!(
                 r#"proxy {{
   listen: "127.0.0.1:PORT"
-  tls {{ cert_file: "{d}/server.pem", key_file: "{d}/server-key.pem", ca_file: "{d}/ca.pem", verify: true }}
+  tls {{ cert_file: "{d}/server.pem", key_file: "{d}/server-key.pem", {ca}verify: true }}
   target: "{}"
 }}"#,
                 up.url()
             ),
-        );
-        let base = client_config(&edge.dir.path().join("ca.pem"));
-        let certs: Vec<_> = CertificateDer::pem_file_iter(edge.dir.path().join("client.pem"))
-            .expect("certs")
-            .collect::<Result<_, _>>()
-            .expect("certs");
-        let key =
-            PrivateKeyDer::from_pem_file(edge.dir.path().join("client-key.pem")).expect("key");
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_file_iter(edge.dir.path().join("ca.pem")).expect("ca") {
-            roots.add(cert.expect("cert")).expect("add");
-        }
-        let with_cert = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_client_auth_cert(certs, key)
-        .expect("client auth");
-        let ask = |config: rustls::ClientConfig| {
-            let addr = edge.addr();
-            async move {
-                let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-                let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-                let name = ServerName::try_from("localhost").expect("name");
-                let Ok(mut tls) = connector.connect(name, tcp).await else {
-                    return String::new();
-                };
-                let req = b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-                if tls.write_all(req).await.is_err() {
-                    return String::new();
-                }
-                let mut out = Vec::new();
-                let _ = tokio::time::timeout(WAIT, tls.read_to_end(&mut out)).await;
-                String::from_utf8_lossy(&out).into_owned()
-            }
-        };
-        let res = ask(with_cert).await;
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn tls_verify_requires_a_client_certificate_from_ca_file() {
+        let up = Upstream::ok().await;
+        let edge = verifying_edge(&up, true);
+        let res = ask_tls(&edge, true).await;
         assert!(res.starts_with("HTTP/1.1 200"), "{res}");
-        let res = ask(base).await;
+        let res = ask_tls(&edge, false).await;
         assert!(
             !res.contains("HTTP/1.1"),
             "served without a client certificate: {res}"
         );
         assert_eq!(up.seen().len(), 1);
+    }
+
+    /// `verify` without `ca_file`: client certificates are checked against
+    /// the system's roots (as Go does), so the test CA's is refused.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn tls_verify_without_ca_file_checks_the_system_roots() {
+        let up = Upstream::ok().await;
+        let edge = verifying_edge(&up, false);
+        for with_cert in [true, false] {
+            let res = ask_tls(&edge, with_cert).await;
+            assert!(!res.contains("HTTP/1.1"), "served: {res}");
+        }
+        assert!(up.seen().is_empty());
     }
 }
 
@@ -1626,14 +1657,14 @@ async fn proxy_tls_settings_not_built_are_refused() {
         &path,
         format!(
             "proxy {{ listen: \"127.0.0.1:0\", target: \"http://127.0.0.1:1\",
-  tls {{ cert_file: \"{d}/server.pem\", key_file: \"{d}/server-key.pem\", verify: true }} }}"
+  tls {{ cert_file: \"{d}/server.pem\", key_file: \"{d}/server-key.pem\", verify_and_map: true }} }}"
         ),
     )
     .expect("write");
     let out = common::run_edge(&["run", path.to_str().expect("utf-8")], dir.path(), &[]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("verify without ca_file"), "{err}");
+    assert!(err.contains("tls verify_and_map"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -57,11 +57,6 @@ pub fn unsupported(plan: &ProxyPlan) -> Vec<String> {
         if tls.verify_and_map {
             missing.push(format!("proxy {at}: tls verify_and_map"));
         }
-        if tls.verify && tls.ca_file.is_none() {
-            missing.push(format!(
-                "proxy {at}: tls verify without ca_file (client certificates checked against system roots)"
-            ));
-        }
         if tls.insecure {
             missing.push(format!("proxy {at}: tls insecure (a route-only setting)"));
         }
