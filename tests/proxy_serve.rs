@@ -1900,3 +1900,55 @@ async fn lame_duck_finishes_requests_in_flight_then_exits() {
     let log = edge.log();
     assert!(log.contains("[INF] Entering lame duck mode"), "{log}");
 }
+
+/// The names of the header lines of an HTTP head, in order.
+fn header_names(head: &str) -> Vec<String> {
+    head.split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':').map(|(n, _)| n.to_owned()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn header_order_kept_both_ways_around_dropped_hop_by_hop_headers() {
+    let (addr, heads) = raw_upstream(
+        b"HTTP/1.1 200 OK\r\ndate: d\r\nconnection: x-hop\r\nset-cookie: a=1\r\nx-hop: 1\r\nserver: s\r\nset-cookie: b=2\r\nx-last: 1\r\ncontent-length: 2\r\n\r\nok",
+    )
+    .await;
+    let edge = Edge::start(&format!(
+        "proxy {{\n listen: \"127.0.0.1:PORT\"\n target: \"http://{addr}\"\n cookie_path_rewrite: \"/p\"\n}}"
+    ));
+    let res = raw(
+        edge.addr(),
+        b"GET / HTTP/1.1\r\nHost: a.test\r\nX-B: 1\r\nConnection: close\r\nX-A: 1\r\nKeep-Alive: 1\r\nx-c: 1\r\nAccept: */*\r\n\r\n",
+        QUIET,
+    )
+    .await;
+    let head = heads.lock().expect("heads")[0].clone();
+    let sent: Vec<String> = header_names(&head)
+        .into_iter()
+        .filter(|n| !n.eq_ignore_ascii_case("connection"))
+        .collect();
+    assert_eq!(sent, ["Host", "X-B", "X-A", "x-c", "Accept"], "{head}");
+    let got: Vec<String> = header_names(&res)
+        .into_iter()
+        .filter(|n| n != "connection")
+        .collect();
+    // Repeated names travel together at the first one's place, as node's
+    // header object (and hyper's HeaderMap) keep them.
+    assert_eq!(
+        got,
+        [
+            "date",
+            "set-cookie",
+            "set-cookie",
+            "server",
+            "x-last",
+            "content-length"
+        ],
+        "{res}"
+    );
+}

@@ -241,6 +241,12 @@ impl Body for TeeCopy {
             .map(|item| item.map(|r| r.map(Frame::data)))
     }
 
+    /// A copy of an empty body is known empty, so a GET's copy goes out
+    /// without a `content-length: 0` the original did not have.
+    fn is_end_stream(&self) -> bool {
+        self.exact == Some(0)
+    }
+
     fn size_hint(&self) -> SizeHint {
         match self.exact {
             Some(n) => SizeHint::with_exact(n),

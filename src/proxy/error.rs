@@ -56,19 +56,19 @@ impl ProxyError {
 }
 
 /// The answer for `err`: the declared page (its status when given, else
-/// the error's) or an empty body with the error's status.
+/// the error's) or an empty body with the error's status and no type.
 pub fn error_response(page: Option<&ErrorPage>, err: &ProxyError) -> Response<ResBody> {
     let default = err.status();
-    let (status, content_type, body) = match page {
-        Some(p) => (
-            p.status
-                .and_then(|s| StatusCode::from_u16(s).ok())
-                .unwrap_or(default),
-            p.content_type.as_str(),
-            p.body.clone(),
-        ),
-        None => (default, ErrorPage::DEFAULT_CONTENT_TYPE, String::new()),
+    let Some(p) = page else {
+        return plain(default);
     };
+    let (status, content_type, body) = (
+        p.status
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .unwrap_or(default),
+        p.content_type.as_str(),
+        p.body.clone(),
+    );
     let mut res = Response::new(full(body));
     *res.status_mut() = status;
     if let Ok(v) = header::HeaderValue::from_str(content_type) {

@@ -37,47 +37,60 @@ pub fn is_websocket_upgrade(method: &http::Method, headers: &HeaderMap) -> bool 
 }
 
 /// Removes the hop-by-hop headers and every header named in `Connection`.
-/// With `keep_upgrade`, `Upgrade` stays and `Connection` becomes `Upgrade`.
+/// With `keep_upgrade`, `Upgrade` stays and `Connection` becomes `Upgrade`
+/// where the client wrote it.
 /// A `Content-Length` beside `Transfer-Encoding` goes too (RFC 9112 6.3:
 /// the message was framed by the encoding; forwarding both is how requests
 /// get smuggled).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    if headers.contains_key(header::TRANSFER_ENCODING) {
-        headers.remove(header::CONTENT_LENGTH);
-    }
-    let named: Vec<HeaderName> = headers
+    let mut gone: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|s| s.split(','))
         .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
         .collect();
-    for name in named {
-        if keep_upgrade && name == header::UPGRADE {
-            continue;
-        }
-        headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
-        if keep_upgrade && name == "upgrade" {
-            continue;
-        }
-        headers.remove(name);
+    gone.extend(HOP_BY_HOP.iter().map(|n| HeaderName::from_static(n)));
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        gone.push(header::CONTENT_LENGTH);
     }
     if keep_upgrade {
+        gone.retain(|n| n != header::UPGRADE && n != header::CONNECTION);
         headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    }
+    remove_in_order(headers, &gone);
+}
+
+/// Removes every header named in `names` and keeps the others in their
+/// order. `HeaderMap::remove` moves the last header into the hole, and
+/// node-http-proxy, nginx and the upstream's own order all say otherwise.
+pub fn remove_in_order(headers: &mut HeaderMap, names: &[HeaderName]) {
+    if !names.iter().any(|n| headers.contains_key(n)) {
+        return;
+    }
+    let old = std::mem::take(headers);
+    headers.reserve(old.len());
+    let mut current: Option<HeaderName> = None;
+    for (name, value) in old {
+        if let Some(name) = name {
+            current = (!names.contains(&name)).then_some(name);
+        }
+        if let Some(name) = &current {
+            headers.append(name.clone(), value);
+        }
     }
 }
 
 /// Applies declared edits: removals first, then sets (replacing any
-/// header of the same name), in file order. Names and values were
+/// header of the same name in place), in file order. Names and values were
 /// validated at lowering time; an invalid one is skipped, never a panic.
 pub fn apply_edits(headers: &mut HeaderMap, edits: &HeaderEdits) {
-    for name in &edits.remove {
-        if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
-            headers.remove(name);
-        }
-    }
+    let gone: Vec<HeaderName> = edits
+        .remove
+        .iter()
+        .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+        .collect();
+    remove_in_order(headers, &gone);
     set_all(headers, &edits.set);
 }
 
@@ -151,5 +164,33 @@ mod tests {
         );
         assert_eq!(h["x-a"], "new");
         assert!(h.get("x-b").is_none());
+    }
+
+    #[test]
+    fn removal_keeps_the_order_of_the_rest() {
+        let mut h = map(&[
+            ("date", "d"),
+            ("connection", "x-gone"),
+            ("set-cookie", "a=1"),
+            ("x-gone", "1"),
+            ("set-cookie", "b=2"),
+            ("server", "s"),
+            ("content-length", "2"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        let order: Vec<(&str, &str)> = h
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.to_str().unwrap()))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("date", "d"),
+                ("set-cookie", "a=1"),
+                ("set-cookie", "b=2"),
+                ("server", "s"),
+                ("content-length", "2")
+            ]
+        );
     }
 }

@@ -62,14 +62,6 @@ pub enum PoolError {
     NoHost(Uri),
 }
 
-impl PoolError {
-    /// True when the upstream could not be reached at all (the request
-    /// may be retried on another target).
-    pub fn is_connect(&self) -> bool {
-        matches!(self, PoolError::Connect(_))
-    }
-}
-
 impl Pool {
     /// A pool opening connections with `connector`, keeping at most the
     /// agent's `max_idle_per_host` idle per upstream (none without

@@ -132,23 +132,18 @@ fn rewrite_location(opts: &ProxyOptions, cx: &Context<'_>, headers: &mut HeaderM
 /// map's entry for the old value or `*`, and `""` removing the attribute.
 fn rewrite_cookies(headers: &mut HeaderMap, rule: &Rewrite, attr: &str) {
     let Rewrite::Map(map) = rule else { return };
-    let cookies: Vec<HeaderValue> = headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .cloned()
-        .collect();
-    if cookies.is_empty() {
+    let header::Entry::Occupied(mut cookies) = headers.entry(header::SET_COOKIE) else {
         return;
-    }
-    headers.remove(header::SET_COOKIE);
-    for cookie in cookies {
+    };
+    for cookie in cookies.iter_mut() {
         let rewritten = cookie
             .to_str()
             .ok()
             .and_then(|c| rewrite_cookie(c, map, attr))
-            .and_then(|c| HeaderValue::from_str(&c).ok())
-            .unwrap_or(cookie);
-        headers.append(header::SET_COOKIE, rewritten);
+            .and_then(|c| HeaderValue::from_str(&c).ok());
+        if let Some(v) = rewritten {
+            *cookie = v;
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use super::body::{boxed, empty, ReqBody, ResBody};
 use super::client;
 use super::error::{error_response, ProxyError};
 use super::forward::{outgoing_headers, outgoing_path, upstream_uri, Incoming, Kind};
-use super::pool::UpstreamBody;
+use super::pool::{PoolError, UpstreamBody};
 use super::redirect;
 use super::response::{self, Context};
 use super::server::{Conn, RouteRuntime};
@@ -155,11 +155,8 @@ pub async fn web(
                 crate::log_warn!("Proxy error: {err}; trying another target");
                 last = Some((err, shown));
             }
-            Err(Failure::Other(reason)) => {
-                let err = ProxyError::Upstream {
-                    target: shown.clone(),
-                    reason,
-                };
+            Err(other) => {
+                let err = other.into_error(shown.clone());
                 return failed(route, rt, &err, shown);
             }
         }
@@ -170,8 +167,33 @@ pub async fn web(
 pub enum Failure {
     /// No connection could be made (retryable on another target).
     Connect(String),
+    /// The client's request body broke (a bad chunk size, a cut
+    /// connection): the client's fault, so 400 as node and nginx answer,
+    /// not the upstream's 502.
+    ClientBody(String),
     /// The exchange failed after connecting.
     Other(String),
+}
+
+impl Failure {
+    /// The error the client is answered with.
+    pub fn into_error(self, target: String) -> ProxyError {
+        match self {
+            Failure::Connect(reason) => ProxyError::Connect { target, reason },
+            Failure::ClientBody(reason) => ProxyError::BadRequest(reason),
+            Failure::Other(reason) => ProxyError::Upstream { target, reason },
+        }
+    }
+
+    /// A failed exchange: the client's body when hyper says the body it
+    /// was sending failed (a user error with a cause), else the upstream.
+    fn of_exchange(e: &hyper::Error, reason: String) -> Failure {
+        if e.is_user() && std::error::Error::source(e).is_some() {
+            Failure::ClientBody(reason)
+        } else {
+            Failure::Other(reason)
+        }
+    }
 }
 
 /// Sends `req` through the pool, or on a fresh connection for `to_proxy`
@@ -187,15 +209,15 @@ pub async fn send(
             .await
             .map_err(|e| match e {
                 client::DirectError::Connect(e) => Failure::Connect(e.to_string()),
-                client::DirectError::Http(e) => Failure::Other(e.to_string()),
+                client::DirectError::Http(e) => Failure::of_exchange(&e, error_chain(&e)),
             });
     }
     rt.pool.request(req).await.map_err(|e| {
         let reason = error_chain(&e);
-        if e.is_connect() {
-            Failure::Connect(reason)
-        } else {
-            Failure::Other(reason)
+        match &e {
+            PoolError::Connect(_) => Failure::Connect(reason),
+            PoolError::Http(h) => Failure::of_exchange(h, reason),
+            PoolError::NoHost(_) => Failure::Other(reason),
         }
     })
 }

@@ -68,11 +68,8 @@ pub async fn proxy(
             };
             return failed(route, rt, &err, shown);
         }
-        Err(Failure::Other(reason)) => {
-            let err = ProxyError::Upstream {
-                target: shown.clone(),
-                reason,
-            };
+        Err(other) => {
+            let err = other.into_error(shown.clone());
             return failed(route, rt, &err, shown);
         }
     };
