@@ -7,7 +7,9 @@
 // error handler a node user must write (node has none: its process exits).
 // The handler answers as edge's defaults do (502; 504 after proxyTimeout).
 'use strict';
+const fs = require('fs');
 const http = require('http');
+const https = require('https');
 const httpProxy = require('http-proxy');
 
 const port = Number(process.argv[2]);
@@ -16,6 +18,10 @@ const requestHeaders = options.request_headers || {};
 const responseHeaders = options.response_headers || {};
 delete options.request_headers;
 delete options.response_headers;
+// Certificates are named by file in the suites; node takes their contents.
+const readPem = (v) => (typeof v === 'string' && v.endsWith('.pem') ? fs.readFileSync(v) : v);
+if (options.ssl) for (const k of Object.keys(options.ssl)) options.ssl[k] = readPem(options.ssl[k]);
+if (options.ca) options.ca = readPem(options.ca);
 
 const proxy = httpProxy.createProxyServer(options);
 
@@ -30,6 +36,7 @@ proxy.on('proxyRes', (proxyRes) => {
   for (const [name, value] of Object.entries(responseHeaders.set || {})) proxyRes.headers[name.toLowerCase()] = value;
 });
 proxy.on('error', (err, req, res) => {
+  if (process.env.NODE_PROXY_DEBUG) console.error('proxy error', err.code, err.message);
   if (!res || typeof res.writeHead !== 'function') {
     if (res) res.destroy();
     return;
@@ -43,6 +50,7 @@ proxy.on('error', (err, req, res) => {
   res.end();
 });
 
-const server = http.createServer((req, res) => proxy.web(req, res));
+const handler = (req, res) => proxy.web(req, res);
+const server = options.ssl ? https.createServer(options.ssl, handler) : http.createServer(handler);
 if (options.ws) server.on('upgrade', (req, socket, head) => proxy.ws(req, socket, head));
 server.listen(port, '127.0.0.1', () => process.stdout.write('listening\n'));

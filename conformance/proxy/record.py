@@ -21,8 +21,10 @@ import os
 import re
 import selectors
 import socket
+import ssl
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -90,6 +92,35 @@ def normalize(data, ports):
     return DATE.sub(rb"\1@DATE@", data)
 
 
+def recv_all(sock):
+    """What a readable socket has: b"" when it closed. A TLS socket may hold
+    decrypted bytes the selector cannot see; they are read too."""
+    try:
+        data = sock.recv(65536)
+        while data and isinstance(sock, ssl.SSLSocket) and sock.pending():
+            data += sock.recv(65536)
+        return data
+    except ssl.SSLWantReadError:
+        return None
+    except (ConnectionError, ssl.SSLError):
+        return b""
+
+
+def make_certs(directory):
+    """A CA and a server certificate for localhost/127.0.0.1 signed by it,
+    made with openssl at play time (no key is committed)."""
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=directory)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=proxy-conformance-ca",
+        "-keyout", "ca-key.pem", "-out", "ca.pem")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+        "-keyout", "server-key.pem", "-out", "server.csr")
+    with open(os.path.join(directory, "san.ext"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial",
+        "-days", "2", "-extfile", "san.ext", "-out", "server.pem")
+
+
 # ---- the recording upstream ---------------------------------------------------
 
 
@@ -136,6 +167,7 @@ class UpstreamConn:
         self.sent = b""
         self.closed_by_proxy = False
         self.closed = False
+        self.handshake_failed = False
 
     def feed(self, data):
         self.received += data
@@ -167,9 +199,10 @@ class Upstream:
     """A server that records every byte it gets and answers each whole
     request with the exchange's scripted reply."""
 
-    def __init__(self, name, sel):
+    def __init__(self, name, sel, tls=None):
         self.name = name
         self.sel = sel
+        self.tls = tls  # an ssl.SSLContext: the upstream speaks https
         self.listener = socket.socket()
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind(("127.0.0.1", 0))
@@ -187,6 +220,17 @@ class Upstream:
         sock, _ = self.listener.accept()
         conn = UpstreamConn(self, sock, len(self.conns) + 1)
         self.conns.append(conn)
+        if self.tls:
+            sock.setblocking(True)
+            sock.settimeout(5)
+            try:
+                conn.sock = sock = self.tls.wrap_socket(sock, server_side=True)
+            except (ssl.SSLError, OSError):
+                conn.handshake_failed = True
+                conn.closed = True
+                sock.close()
+                return
+            sock.setblocking(False)
         self.sel.register(sock, selectors.EVENT_READ, ("upstream", conn))
 
     def answer(self, conn, request, upgrade):
@@ -240,20 +284,18 @@ class Player:
                 if kind == "accept":
                     obj.accept()
                 elif kind == "upstream":
-                    try:
-                        data = obj.sock.recv(65536)
-                    except ConnectionError:
-                        data = b""
+                    data = recv_all(obj.sock)
+                    if data is None:
+                        continue
                     if data:
                         obj.feed(data)
                     else:
                         obj.closed_by_proxy = True
                         obj.server.drop(obj)
                 elif kind == "client":
-                    try:
-                        data = client.recv(65536)
-                    except ConnectionError:
-                        data = b""
+                    data = recv_all(client)
+                    if data is None:
+                        continue
                     if data:
                         got += data
                     else:
@@ -265,6 +307,9 @@ class Player:
         for up in self.upstreams:
             up.reset(ex.get("replies", [ex.get("reply", DEFAULT_REPLY)]))
         client = socket.create_connection(("127.0.0.1", self.proxy_port))
+        if self.suite.get("client_tls"):
+            ctx = ssl.create_default_context(cafile=self.suite["@certs"] + "/ca.pem")
+            client = ctx.wrap_socket(client, server_hostname="localhost")
         client.setblocking(False)
         self.sel.register(client, selectors.EVENT_READ, ("client", None))
         out = []
@@ -303,6 +348,9 @@ class Player:
                     out += lines(conn.label + "<", conn.received[r0:])
                     out += lines(conn.label + ">", conn.sent[s0:])
                     seen[conn.label] = (len(conn.received), len(conn.sent))
+                    if conn.handshake_failed and not seen.get(conn.label + "=", False):
+                        out.append(conn.label + "= TLS handshake failed")
+                        seen[conn.label + "="] = True
                     if conn.closed_by_proxy and not seen.get(conn.label + "=", False):
                         out.append(conn.label + "= closed by the proxy")
                         seen[conn.label + "="] = True
@@ -331,10 +379,12 @@ def as_list(v):
 # ---- the proxies under test ---------------------------------------------------
 
 
-def fill(value, ports):
+def fill(value, names):
     text = json.dumps(value)
-    for name, port in ports.items():
-        text = text.replace('"%s"' % name, str(port)).replace(name, str(port))
+    for name, v in names.items():
+        if isinstance(v, int):
+            text = text.replace('"%s"' % name, str(v))
+        text = text.replace(name, str(v))
     return json.loads(text)
 
 
@@ -375,23 +425,39 @@ def start_edge(binary, options, port, scratch):
 
 
 def play_suite(name, suite, edge=None, scratch=None):
+    with tempfile.TemporaryDirectory() as certs:
+        return play_suite_with(name, dict(suite, **{"@certs": certs}), edge, scratch)
+
+
+def play_suite_with(name, suite, edge, scratch):
     sel = selectors.DefaultSelector()
-    upstreams = [Upstream(n, sel) for n in suite.get("upstreams", ["up"])]
+    certs = suite["@certs"]
+    tls = None
+    if suite.get("client_tls") or suite.get("upstream_tls"):
+        make_certs(certs)
+    if suite.get("upstream_tls"):
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(certs + "/server.pem", certs + "/server-key.pem")
+    upstreams = [Upstream(n, sel, tls) for n in suite.get("upstreams", ["up"])]
     proxy_port = free_port()
-    names = {"@PROXY@": proxy_port, "@DEAD@": free_port()}
+    names = {"@PROXY@": proxy_port, "@DEAD@": free_port(), "@CERTS@": certs}
     for up in upstreams:
         names["@%s@" % up.name.upper()] = up.port
     options = fill(suite["options"], names)
     if edge:
         edge_options = dict(options)
-        edge_options.update(fill(suite.get("edge", {}), names))
+        for key, value in fill(suite.get("edge", {}), names).items():
+            if value is None:
+                edge_options.pop(key, None)  # a node-only spelling
+            else:
+                edge_options[key] = value
         try:
             proc = start_edge(edge, edge_options, proxy_port, scratch)
         except SystemExit as e:
             return {"%s__%03d" % (name, i): str(e) for i in range(len(suite["exchanges"]))}
     else:
         proc = start_node(options, proxy_port)
-    ports = {v: k for k, v in names.items()}
+    ports = {v: k for k, v in names.items() if isinstance(v, int)}
     out = {}
     try:
         player = Player(suite, proxy_port, upstreams)
