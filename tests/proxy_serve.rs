@@ -1097,6 +1097,51 @@ proxy {{ listen: \"127.0.0.1:PORT\", target: \"ws://{addr}\", ws: true, events_s
         assert_eq!(echoed, Message::Text("still here".into()));
     }
 
+    /// Lame duck (SIGUSR2) waits for a spliced WebSocket, as nginx's
+    /// graceful shutdown does: it keeps flowing, and edge exits 0 once
+    /// it closes.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn lame_duck_waits_for_an_open_websocket() {
+        let (addr, _) = echo_server().await;
+        let mut edge = Edge::start(&format!(
+            "proxy {{ listen: \"127.0.0.1:PORT\", target: \"ws://{addr}\", ws: true }}"
+        ));
+        let tcp = tokio::net::TcpStream::connect(edge.addr())
+            .await
+            .expect("connect");
+        let url = format!("ws://127.0.0.1:{}/", edge.port);
+        let (mut ws, _) = tokio_tungstenite::client_async(url, tcp)
+            .await
+            .expect("upgrade");
+        let ok = std::process::Command::new("kill")
+            .args(["-USR2", &edge.pid().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(edge.try_wait().is_none(), "edge exited under an open WebSocket");
+        ws.send(Message::Text("during lame duck".into()))
+            .await
+            .expect("send");
+        let echoed = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("echo in time")
+            .expect("message")
+            .expect("ok");
+        assert_eq!(echoed, Message::Text("during lame duck".into()));
+        ws.close(None).await.expect("close");
+        let deadline = std::time::Instant::now() + WAIT;
+        let status = loop {
+            if let Some(status) = edge.try_wait() {
+                break status;
+            }
+            assert!(std::time::Instant::now() < deadline, "edge did not exit");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(status.code(), Some(0));
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn upstream_closing_the_socket_closes_the_client() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -2,8 +2,9 @@
 //! listener's): the workers stop accepting, idle keep-alive connections
 //! are closed, a connection with a request in flight gets its response
 //! (with `Connection: close`, hyper's graceful shutdown) and is closed
-//! after it; then the listener reports itself drained. Spliced WebSockets
-//! are not waited for.
+//! after it; spliced WebSockets are counted until they close. Then the
+//! listener reports itself drained (the process waits at most the lame
+//! duck duration for that, as nginx's `worker_shutdown_timeout`).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -383,7 +383,7 @@ impl Proxy {
     /// the two connections are spliced in a spawned task, and the
     /// open/close hooks run.
     pub async fn ws(&self, req: Request<hyper::body::Incoming>, conn: &Conn) -> Response<Logged> {
-        finish(ws::proxy(&self.route, &self.rt, conn, req).await)
+        finish(ws::proxy(&self.route, &self.rt, conn, req, None).await)
     }
 
     /// [`Proxy::ws`] for WebSocket upgrades when the `ws` option is on,

@@ -556,7 +556,7 @@ async fn handle(
                     Ordering::Relaxed,
                 );
                 if route.options.ws && is_websocket_upgrade(req.method(), req.headers()) {
-                    ws::proxy(route, rt, &conn, req).await
+                    ws::proxy(route, rt, &conn, req, Some(shared.drain.track())).await
                 } else {
                     web(route, rt, &conn, req).await
                 }

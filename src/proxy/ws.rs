@@ -7,6 +7,7 @@
 //! logged, and published on the route's `events_subject` when set.
 
 use super::body::empty;
+use super::drain::Open;
 use super::error::ProxyError;
 use super::events::json_string;
 use super::forward::{outgoing_headers, outgoing_path, upstream_uri, Incoming, Kind};
@@ -25,11 +26,16 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// Proxies one upgrade request.
+///
+/// `open` counts the splice in its listener's lame duck drain, so a
+/// draining edge waits for the WebSocket (up to the lame duck duration)
+/// instead of cutting it when the last HTTP connection is gone.
 pub async fn proxy(
     route: &Route,
     rt: &RouteRuntime,
     conn: &Conn,
     mut req: Request<hyper::body::Incoming>,
+    open: Option<Open>,
 ) -> Outcome {
     let opts = &route.options;
     let client_side = hyper::upgrade::on(&mut req);
@@ -121,6 +127,7 @@ pub async fn proxy(
             }
         }
         drop(pick);
+        drop(open);
     });
     (out, shown, None)
 }
