@@ -1120,7 +1120,10 @@ proxy {{ listen: \"127.0.0.1:PORT\", target: \"ws://{addr}\", ws: true, events_s
             .success();
         assert!(ok);
         tokio::time::sleep(Duration::from_millis(500)).await;
-        assert!(edge.try_wait().is_none(), "edge exited under an open WebSocket");
+        assert!(
+            edge.try_wait().is_none(),
+            "edge exited under an open WebSocket"
+        );
         ws.send(Message::Text("during lame duck".into()))
             .await
             .expect("send");

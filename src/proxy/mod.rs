@@ -10,6 +10,8 @@
 //!   and web-incoming's `XHeaders`/`deleteLength`);
 //! - [`response`]: the answer sent back (node's web-outgoing passes);
 //! - [`headers`]: hop-by-hop headers and declared header edits;
+//! - [`framing`]: requests framed by both `Content-Length` and
+//!   `Transfer-Encoding` (request smuggling), refused with 400;
 //! - [`ws`]: WebSocket upgrades and the byte splice;
 //! - [`balance`]: choosing a target, passive ejection, in-flight counts;
 //! - [`health`]: active health checks;
@@ -30,6 +32,7 @@ pub mod embed;
 pub mod error;
 pub mod events;
 pub mod forward;
+pub mod framing;
 pub mod headers;
 pub mod health;
 pub mod pool;

@@ -11,6 +11,7 @@ use super::client::{self, ClientError, Connector};
 use super::drain::Drain;
 use super::error::plain;
 use super::events::Events;
+use super::framing::{FramedTwice, FramingWatch};
 use super::headers::is_websocket_upgrade;
 use super::pool::Pool;
 use super::tls::{self, TlsError};
@@ -266,6 +267,11 @@ pub struct Conn {
     /// The connection is TLS.
     pub tls: bool,
     idle: Arc<Idle>,
+    /// Requests handled so far (their arrival order).
+    requests: AtomicU64,
+    /// Which request, if any, came framed by both `Content-Length` and
+    /// `Transfer-Encoding` (filled by the stream's [`FramingWatch`]).
+    framed_twice: Arc<FramedTwice>,
 }
 
 impl Conn {
@@ -275,6 +281,8 @@ impl Conn {
         Conn {
             peer,
             tls,
+            requests: AtomicU64::new(0),
+            framed_twice: Arc::default(),
             idle: Arc::new(Idle {
                 enabled: false,
                 start: Instant::now(),
@@ -322,10 +330,13 @@ impl Idle {
     }
 }
 
-/// A client stream that records when bytes last moved.
+/// A client stream that records when bytes last moved, and follows the
+/// HTTP/1 framing of what the client sends ([`FramingWatch`]).
 struct Tracked<S> {
     inner: S,
     idle: Arc<Idle>,
+    framing: FramingWatch,
+    framed_twice: Arc<FramedTwice>,
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
@@ -338,6 +349,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
             self.idle.touch();
+            let this = &mut *self;
+            this.framing
+                .feed(&buf.filled()[before..], &this.framed_twice);
         }
         polled
     }
@@ -418,14 +432,23 @@ async fn serve_connection_as<S>(
         last_ms: AtomicU64::new(0),
         timeout_ms: AtomicU64::new(0),
     });
+    let framed_twice = Arc::new(FramedTwice::default());
     let conn = Arc::new(Conn {
         peer,
         tls,
         idle: Arc::clone(&idle),
+        requests: AtomicU64::new(0),
+        framed_twice: Arc::clone(&framed_twice),
     });
     let io = TokioIo::new(Tracked {
         inner: stream,
         idle: Arc::clone(&idle),
+        framing: if h2 {
+            FramingWatch::off()
+        } else {
+            FramingWatch::default()
+        },
+        framed_twice,
     });
     let watch_idle = shared.watch_idle;
     let drain = Arc::clone(&shared.drain);
@@ -526,7 +549,9 @@ async fn handle(
     }
     let method = req.method().clone();
     let url = req.uri().clone();
-    let bad = bad_host(&req);
+    let arrival = conn.requests.fetch_add(1, Ordering::Relaxed);
+    let framed_twice = conn.framed_twice.is(arrival);
+    let bad = framed_twice || bad_host(&req);
     let index = if bad {
         None
     } else {
@@ -540,6 +565,14 @@ async fn handle(
     };
     let (res, upstream, in_flight) =
         match index.and_then(|i| Some((shared.plan.routes.get(i)?, shared.routes.get(i)?))) {
+            None if framed_twice => {
+                // Request smuggling's shape: refused as node and nginx
+                // refuse it; hyper closes the connection after the answer.
+                let mut res = plain(StatusCode::BAD_REQUEST);
+                res.headers_mut()
+                    .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+                (res, "-".to_owned(), None)
+            }
             None if bad => (plain(StatusCode::BAD_REQUEST), "-".to_owned(), None),
             _ if req.method() == Method::CONNECT => {
                 // A reverse proxy is not a tunnel (node's server drops CONNECT).
