@@ -8,7 +8,6 @@
 #[path = "common/proxy.rs"]
 mod proxy_common;
 
-use futures::{SinkExt, StreamExt};
 use proxy_common::*;
 use std::io::Write;
 use std::process::Command;
@@ -47,29 +46,6 @@ fn chromium() -> Result<String, String> {
     Err("no chromium on PATH (apt-get install chromium)".to_owned())
 }
 
-/// A WebSocket echo server on 127.0.0.1.
-async fn echo_server() -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
-                    return;
-                };
-                while let Some(Ok(msg)) = ws.next().await {
-                    if msg.is_close() || ws.send(msg).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_browser_gets_rewritten_cookies_redirects_and_a_websocket_through_edge() {
     let browser = match chromium() {
@@ -83,7 +59,7 @@ async fn a_browser_gets_rewritten_cookies_redirects_and_a_websocket_through_edge
             return;
         }
     };
-    let echo = echo_server().await;
+    let (echo, _) = ws_echo_server().await;
     let up_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

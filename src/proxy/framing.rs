@@ -96,23 +96,15 @@ impl FramingWatch {
             match self.state {
                 State::Off => return,
                 State::Fixed(n) => {
-                    let take = usize::try_from(n).unwrap_or(usize::MAX).min(bytes.len());
-                    bytes = &bytes[take..];
-                    let left = n - take as u64;
-                    self.state = if left == 0 {
-                        State::Head
-                    } else {
-                        State::Fixed(left)
+                    self.state = match skip(&mut bytes, n) {
+                        0 => State::Head,
+                        left => State::Fixed(left),
                     };
                 }
                 State::ChunkData(n) => {
-                    let take = usize::try_from(n).unwrap_or(usize::MAX).min(bytes.len());
-                    bytes = &bytes[take..];
-                    let left = n - take as u64;
-                    self.state = if left == 0 {
-                        State::ChunkSize
-                    } else {
-                        State::ChunkData(left)
+                    self.state = match skip(&mut bytes, n) {
+                        0 => State::ChunkSize,
+                        left => State::ChunkData(left),
                     };
                 }
                 State::Head | State::ChunkSize | State::Trailers => {
@@ -207,6 +199,14 @@ impl FramingWatch {
             (Some(None), None) | (_, Some(false)) => State::Off,
         }
     }
+}
+
+/// Drops up to `n` bytes from the front of `bytes`; how many of the `n`
+/// are still to come.
+fn skip(bytes: &mut &[u8], n: u64) -> u64 {
+    let take = usize::try_from(n).unwrap_or(usize::MAX).min(bytes.len());
+    *bytes = &bytes[take..];
+    n - take as u64
 }
 
 /// `value` without surrounding spaces and tabs.

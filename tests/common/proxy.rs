@@ -109,6 +109,28 @@ impl Edge {
         self.child.try_wait().ok().flatten()
     }
 
+    /// Sends the signal named `sig` (`USR2`, `HUP`, ...) with kill(1).
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([format!("-{sig}"), self.pid().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    /// Its exit status, waiting at most [`WAIT`] for it to exit.
+    pub async fn exited(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.try_wait() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "edge did not exit");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Everything edge wrote to stderr so far.
     pub fn log(&self) -> String {
         self.log.lock().expect("log lock").clone()
@@ -370,6 +392,70 @@ pub async fn read_until_quiet(s: &mut TcpStream, quiet: Duration) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A WebSocket echo server on 127.0.0.1 recording each upgrade request's
+/// headers. (tungstenite's callback type fixes the large error variant.)
+#[allow(clippy::result_large_err)]
+pub async fn ws_echo_server() -> (SocketAddr, Arc<Mutex<Vec<HeaderMap>>>) {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let s = Arc::clone(&s);
+            tokio::spawn(async move {
+                let record = |req: &Request, res: Response| {
+                    s.lock().expect("seen").push(req.headers().clone());
+                    Ok(res)
+                };
+                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, record).await else {
+                    return;
+                };
+                while let Some(Ok(msg)) = ws.next().await {
+                    if msg.is_close() || ws.send(msg).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// A WebSocket client connected through `edge` to `path`, and the
+/// upgrade response.
+pub async fn ws_client(
+    edge: &Edge,
+    path: &str,
+) -> (
+    tokio_tungstenite::WebSocketStream<TcpStream>,
+    tokio_tungstenite::tungstenite::handshake::client::Response,
+) {
+    let tcp = TcpStream::connect(edge.addr()).await.expect("connect");
+    let url = format!("ws://127.0.0.1:{}{path}", edge.port);
+    tokio_tungstenite::client_async(url, tcp)
+        .await
+        .expect("upgrade through edge")
+}
+
+/// Sends `text` on `ws` and requires it echoed back within [`WAIT`].
+pub async fn ws_echoes<S>(ws: &mut tokio_tungstenite::WebSocketStream<S>, text: &str)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    ws.send(Message::Text(text.into())).await.expect("send");
+    let echoed = tokio::time::timeout(WAIT, ws.next())
+        .await
+        .expect("echo in time")
+        .expect("message")
+        .expect("ok");
+    assert_eq!(echoed, Message::Text(text.into()));
 }
 
 /// A one-shot raw upstream: accepts connections, reads each request head
