@@ -136,9 +136,11 @@ pub async fn run(plan: Arc<Plan>, reload: &Reload<'_>) -> Result<(), ServeError>
         lame_duck = Some((shared, accept));
     }
     let mut proxy_drains = Vec::new();
+    let mut proxy_reloaders = Vec::new();
     for proxy in &plan.proxies {
         let server = ProxyServer::bind(proxy, nats_addr).await?;
         proxy_drains.push(server.drain());
+        proxy_reloaders.push(server.reloader());
         crate::log_info!(
             "Proxy listening on {}{}",
             server.local_addr()?,
@@ -213,7 +215,7 @@ pub async fn run(plan: Arc<Plan>, reload: &Reload<'_>) -> Result<(), ServeError>
             Ok(())
         }
         () = hup.recv() => {
-            reload_plan(reload, nats_shared.as_deref(), &mut current);
+            reload_plan(reload, nats_shared.as_deref(), &proxy_reloaders, &mut current);
             continue;
         }
         () = usr1.recv() => {
@@ -234,13 +236,16 @@ pub async fn run(plan: Arc<Plan>, reload: &Reload<'_>) -> Result<(), ServeError>
 /// live: NATS users, passwords and permissions (for new and connected
 /// clients), the client limits nats-server reloads (`max_connections`,
 /// `max_control_line`, `max_payload`, `ping_interval`, `ping_max`,
-/// `write_deadline`, the authorization timeout for new clients) and the
-/// log. A file that does not build, or that changes what cannot be
-/// reloaded, keeps the running plan and says why. `current` is the plan
-/// in force.
+/// `write_deadline`, the authorization timeout for new clients), the
+/// log, and each proxy listener's routes, options, targets and TLS
+/// certificates (a new routing swapped whole, as nginx reloads). A file
+/// that does not build, or that changes what cannot be reloaded, keeps the
+/// running plan and says why. `current` is the plan in force; `proxies`
+/// are the proxy listeners, in the plan's order.
 fn reload_plan(
     reload: &Reload<'_>,
     nats: Option<&crate::nats::server::Shared>,
+    proxies: &[crate::proxy::server::Reloader],
     current: &mut Plan,
 ) {
     let mut plan = match reload() {
@@ -267,10 +272,16 @@ fn reload_plan(
             current.log.file_size_limit, plan.log.file_size_limit
         ))
     });
-    if let Err(e) = checked {
-        crate::log_error!("Failed to reload server configuration: {e}");
-        return;
-    }
+    // Every proxy listener's new routing is built before any is swapped
+    // in: a reload is all or nothing.
+    let routings = checked.and_then(|()| prepare_proxies(proxies, &current.proxies, &plan.proxies));
+    let routings = match routings {
+        Ok(r) => r,
+        Err(e) => {
+            crate::log_error!("Failed to reload server configuration: {e}");
+            return;
+        }
+    };
     // nats-server writes each option's line with the logger in force,
     // then sets up the new one.
     for change in reload_lines(current, &plan) {
@@ -288,8 +299,55 @@ fn reload_plan(
             crate::log_info!("Closed {closed} connections to fall within max_connections");
         }
     }
+    for ((reloader, routing), (old, new)) in proxies
+        .iter()
+        .zip(routings)
+        .zip(current.proxies.iter().zip(&plan.proxies))
+    {
+        reloader.swap(routing);
+        if old != new {
+            crate::log_info!(
+                "Reloaded: proxy {} ({} routes)",
+                new.listen,
+                new.routes.len()
+            );
+        }
+    }
     crate::log_info!("Reloaded server configuration");
     *current = plan;
+}
+
+/// The new routing of each proxy listener, or why the reload cannot take
+/// them: the listeners themselves (addresses, worker threads) need a
+/// restart, as a changed `listen` does in nats-server.
+fn prepare_proxies(
+    proxies: &[crate::proxy::server::Reloader],
+    old: &[crate::plan::proxy::ProxyPlan],
+    new: &[crate::plan::proxy::ProxyPlan],
+) -> Result<Vec<crate::proxy::server::Routing>, String> {
+    let listeners = |plans: &[crate::plan::proxy::ProxyPlan]| {
+        plans
+            .iter()
+            .map(|p| format!("{} (workers {})", p.listen, p.workers))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if listeners(old) != listeners(new) {
+        return Err(format!(
+            "config reload not supported for proxy listeners: old=[{}], new=[{}]",
+            listeners(old),
+            listeners(new)
+        ));
+    }
+    proxies
+        .iter()
+        .zip(new)
+        .map(|(reloader, plan)| {
+            reloader
+                .prepare(plan)
+                .map_err(|e| format!("proxy {}: {e}", plan.listen))
+        })
+        .collect()
 }
 
 /// nats-server's `Reloaded: option = value` lines for what changed from

@@ -1191,6 +1191,48 @@ mod tls {
         addr
     }
 
+    /// Whether a TLS client trusting `ca` completes a handshake with edge.
+    async fn handshake_trusting(edge: &Edge, ca: &std::path::Path) -> bool {
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config(ca)));
+        let tcp = tokio::net::TcpStream::connect(edge.addr())
+            .await
+            .expect("connect");
+        connector
+            .connect(ServerName::try_from("localhost").expect("name"), tcp)
+            .await
+            .is_ok()
+    }
+
+    /// A reload picks up renewed certificate files (nginx's reload after
+    /// a renewal): new connections get the new certificate.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn sighup_reload_takes_renewed_listener_certificates() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        common::write_test_certs(dir.path());
+        let renewed = tempfile::tempdir().expect("tempdir");
+        common::write_test_certs(renewed.path());
+        let up = Upstream::ok().await;
+        let d = dir.path().display().to_string();
+        let config = format!(
+            "proxy {{\n  listen: \"127.0.0.1:PORT\"\n  tls {{ cert_file: \"{d}/server.pem\", key_file: \"{d}/server-key.pem\" }}\n  target: \"{}\"\n}}\n",
+            up.url()
+        );
+        let edge = Edge::start_in(dir, &config);
+        let (old_ca, new_ca) = (
+            edge.dir.path().join("ca.pem"),
+            renewed.path().join("ca.pem"),
+        );
+        assert!(handshake_trusting(&edge, &old_ca).await);
+        assert!(!handshake_trusting(&edge, &new_ca).await);
+        for f in ["server.pem", "server-key.pem"] {
+            std::fs::copy(renewed.path().join(f), edge.dir.path().join(f)).expect("renew");
+        }
+        edge.signal("HUP");
+        edge.wait_log("Reloaded server configuration");
+        assert!(handshake_trusting(&edge, &new_ca).await);
+        assert!(!handshake_trusting(&edge, &old_ca).await);
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn https_listener_and_https_target_with_ca_file() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -1890,4 +1932,54 @@ async fn header_order_kept_both_ways_around_dropped_hop_by_hop_headers() {
         ],
         "{res}"
     );
+}
+
+/// SIGHUP swaps a proxy listener's routing whole (nginx's reload): new
+/// targets and routes apply to the next request, on new connections and on
+/// keep-alive connections opened before; a file that changes the
+/// listeners themselves is refused and the running routing keeps serving.
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reload_swaps_the_routing_and_refuses_new_listeners() {
+    use tokio::io::AsyncWriteExt;
+    let a = Upstream::start(|_| text(200, "from a")).await;
+    let b = Upstream::start(|_| text(200, "from b")).await;
+    let block = |body: &str| format!("proxy {{\n  listen: \"127.0.0.1:PORT\"\n{body}\n}}\n");
+    let edge = Edge::start(&block(&format!("  target: \"{}\"", a.url())));
+    let mut kept = tokio::net::TcpStream::connect(edge.addr())
+        .await
+        .expect("connect");
+    let request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    kept.write_all(request).await.expect("write");
+    let first = read_until_quiet(&mut kept, QUIET).await;
+    assert!(first.ends_with("from a"), "{first}");
+
+    edge.rewrite_config(&block(&format!(
+        "  routes = [\n    {{ match {{ path: \"/\" }}, target: \"{}\" }}\n    \
+         {{ match {{ path: \"/new\" }}, target: \"{}\", response_headers {{ set {{ x-reloaded: \"yes\" }} }} }}\n  ]",
+        b.url(),
+        a.url()
+    )));
+    edge.signal("HUP");
+    edge.wait_log("Reloaded: proxy 127.0.0.1:");
+    edge.wait_log("Reloaded server configuration");
+    kept.write_all(request).await.expect("write");
+    let second = read_until_quiet(&mut kept, QUIET).await;
+    assert!(
+        second.ends_with("from b"),
+        "keep-alive connection after reload: {second}"
+    );
+    let new = get(&edge.url("/new/x"), &[]).await;
+    assert_eq!(new.body, "from a");
+    assert_eq!(new.header("x-reloaded"), "yes");
+
+    // Another listen address needs a restart: refused, nothing changes.
+    edge.rewrite_config(&format!(
+        "proxy {{\n  listen: \"127.0.0.1:{}\"\n  target: \"{}\"\n}}\n",
+        free_port(),
+        a.url()
+    ));
+    edge.signal("HUP");
+    edge.wait_log("config reload not supported for proxy listeners");
+    assert_eq!(get(&edge.url("/"), &[]).await.body, "from b");
+    assert_eq!(get(&edge.url("/new"), &[]).await.body, "from a");
 }

@@ -7,15 +7,15 @@ use super::balance::Balancer;
 use super::body::empty;
 use super::forward::{target_authority, upstream_uri};
 use super::pool::Pool;
-use super::server::Shared;
+use super::server::Routing;
 use crate::plan::proxy::{HealthCheck, Route, Target};
 use http::{header, HeaderValue, Request};
 use std::sync::{Arc, Weak};
 
 /// Starts one checking task per target of every route that asks for it.
 /// The tasks end with the runtime.
-pub fn spawn(shared: &Arc<Shared>) {
-    for (route, rt) in shared.plan.routes.iter().zip(&shared.routes) {
+pub fn spawn(routing: &Routing) {
+    for (route, rt) in routing.plan.routes.iter().zip(&routing.routes) {
         spawn_route(route, &rt.balancer, &rt.pool);
     }
 }

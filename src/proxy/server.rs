@@ -18,6 +18,7 @@ use super::tls::{self, TlsError};
 use super::web::web;
 use super::{health, ws};
 use crate::plan::proxy::ProxyPlan;
+use arc_swap::ArcSwap;
 use http::{header, Method, Request, Response, StatusCode, Version};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -77,29 +78,28 @@ pub struct RouteRuntime {
     pub hooks: Option<Arc<dyn super::embed::Hooks>>,
 }
 
-/// Everything the connections of one listener share.
-pub struct Shared {
+/// What a reload replaces whole (SIGHUP, as nginx's reload): the plan of
+/// the listener, one runtime per route (balancer, pool, events), and the
+/// TLS acceptor (renewed certificates). Requests take the routing in force
+/// when they arrive, so a keep-alive connection follows a reload on its
+/// next request; a request in flight finishes with the routing it started
+/// with. Health checks of a replaced routing stop when its last request
+/// ends (they hold its balancers weakly).
+pub struct Routing {
     /// The listener's plan (read only).
     pub plan: ProxyPlan,
     /// One runtime per plan route, same order.
     pub routes: Vec<RouteRuntime>,
-    /// True when some route sets `timeout` (connections are watched).
+    /// True when some route sets `timeout` (new connections are watched).
     watch_idle: bool,
-    /// Lame duck mode (SIGUSR2).
-    pub drain: Arc<Drain>,
-}
-
-/// A bound proxy listener, ready to serve.
-pub struct ProxyServer {
-    listener: TcpListener,
-    shared: Arc<Shared>,
+    /// The listener's TLS, and its handshake timeout.
     tls: Option<(TlsAcceptor, Duration)>,
 }
 
-impl ProxyServer {
-    /// Binds the listener and prepares every route's pool and TLS; `nats`
-    /// is the plan's bound NATS listener, where events are published.
-    pub async fn bind(plan: &ProxyPlan, nats: Option<SocketAddr>) -> Result<Self, StartError> {
+impl Routing {
+    /// Every route's pool, balancer and events, and the TLS acceptor, for
+    /// `plan`; `nats` is the bound NATS listener events are published to.
+    pub fn build(plan: &ProxyPlan, nats: Option<SocketAddr>) -> Result<Routing, StartError> {
         let mut routes = Vec::with_capacity(plan.routes.len());
         let mut publisher: Option<Events> = None;
         for route in &plan.routes {
@@ -126,21 +126,74 @@ impl ProxyServer {
             Some(t) => Some((tls::acceptor(t)?, t.timeout)),
             None => None,
         };
+        Ok(Routing {
+            plan: plan.clone(),
+            routes,
+            watch_idle: plan.routes.iter().any(|r| r.options.timeout.is_some()),
+            tls,
+        })
+    }
+}
+
+/// Everything the connections of one listener share.
+pub struct Shared {
+    /// The routing in force; a reload swaps it whole.
+    pub routing: ArcSwap<Routing>,
+    /// Lame duck mode (SIGUSR2).
+    pub drain: Arc<Drain>,
+    /// Where a reloaded routing publishes its events.
+    nats: Option<SocketAddr>,
+}
+
+/// A bound proxy listener, ready to serve.
+pub struct ProxyServer {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+/// Reloads one listener: [`prepare`](Reloader::prepare) builds the new
+/// routing (and may fail, changing nothing), [`swap`](Reloader::swap) puts
+/// it in force. Two steps, so a reload of several listeners is all or
+/// nothing.
+#[derive(Clone)]
+pub struct Reloader(Arc<Shared>);
+
+impl Reloader {
+    /// The routing for `plan`, or why it cannot be built.
+    pub fn prepare(&self, plan: &ProxyPlan) -> Result<Routing, StartError> {
+        Routing::build(plan, self.0.nats)
+    }
+
+    /// Puts `routing` in force for the requests that arrive from now on,
+    /// and starts its health checks.
+    pub fn swap(&self, routing: Routing) {
+        health::spawn(&routing);
+        self.0.routing.store(Arc::new(routing));
+    }
+}
+
+impl ProxyServer {
+    /// Binds the listener and prepares every route's pool and TLS; `nats`
+    /// is the plan's bound NATS listener, where events are published.
+    pub async fn bind(plan: &ProxyPlan, nats: Option<SocketAddr>) -> Result<Self, StartError> {
+        let routing = Routing::build(plan, nats)?;
         let addr = plan.listen.to_string();
         let listener = TcpListener::bind((plan.listen.host.as_str(), plan.listen.port))
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
-        let watch_idle = plan.routes.iter().any(|r| r.options.timeout.is_some());
         Ok(ProxyServer {
             listener,
             shared: Arc::new(Shared {
-                plan: plan.clone(),
-                routes,
-                watch_idle,
+                routing: ArcSwap::from_pointee(routing),
                 drain: Arc::default(),
+                nats,
             }),
-            tls,
         })
+    }
+
+    /// Its reload switch (SIGHUP).
+    pub fn reloader(&self) -> Reloader {
+        Reloader(Arc::clone(&self.shared))
     }
 
     /// Its lame duck switch: [`Drain::start`] stops the workers accepting
@@ -165,8 +218,8 @@ impl ProxyServer {
     /// costs no cross-thread wakeups (a third more requests per second on
     /// one core than tokio's work-stealing runtime with one worker).
     pub async fn serve(self) -> io::Result<()> {
-        health::spawn(&self.shared);
-        let workers = match self.shared.plan.workers {
+        health::spawn(&self.shared.routing.load());
+        let workers = match self.shared.routing.load().plan.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
@@ -175,7 +228,6 @@ impl ProxyServer {
         for i in 0..workers {
             let listener = listener.try_clone()?;
             let shared = Arc::clone(&self.shared);
-            let tls = self.tls.clone();
             let ended = ended.clone();
             std::thread::Builder::new()
                 .name(format!("edge-proxy-{i}"))
@@ -186,7 +238,7 @@ impl ProxyServer {
                         .and_then(|rt| {
                             rt.block_on(async move {
                                 let drain = Arc::clone(&shared.drain);
-                                accept_loop(TcpListener::from_std(listener)?, shared, tls).await?;
+                                accept_loop(TcpListener::from_std(listener)?, shared).await?;
                                 // This runtime drives its connections.
                                 drain.finished().await;
                                 Ok(())
@@ -216,11 +268,7 @@ impl ProxyServer {
 
 /// One worker's accept loop, until the listener drains; a failed accept
 /// is logged and retried, never fatal.
-async fn accept_loop(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    tls: Option<(TlsAcceptor, Duration)>,
-) -> io::Result<()> {
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) -> io::Result<()> {
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -235,14 +283,13 @@ async fn accept_loop(
             }
         };
         let _ = tcp.set_nodelay(true);
+        let tls = shared.routing.load().tls.clone();
         let shared = Arc::clone(&shared);
-        match &tls {
+        match tls {
             None => {
                 tokio::spawn(serve_plain(shared, tcp, peer));
             }
             Some((acceptor, timeout)) => {
-                let acceptor = acceptor.clone();
-                let timeout = *timeout;
                 tokio::spawn(async move {
                     match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
                         Ok(Ok(stream)) => {
@@ -426,8 +473,9 @@ async fn serve_connection_as<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let watch_idle = shared.routing.load().watch_idle;
     let idle = Arc::new(Idle {
-        enabled: shared.watch_idle,
+        enabled: watch_idle,
         start: Instant::now(),
         last_ms: AtomicU64::new(0),
         timeout_ms: AtomicU64::new(0),
@@ -450,7 +498,6 @@ async fn serve_connection_as<S>(
         },
         framed_twice,
     });
-    let watch_idle = shared.watch_idle;
     let drain = Arc::clone(&shared.drain);
     let _open = drain.track();
     // Boxed per request: hyper keeps a slot the size of the service's
@@ -549,6 +596,7 @@ async fn handle(
     }
     let method = req.method().clone();
     let url = req.uri().clone();
+    let routing = shared.routing.load_full();
     let arrival = conn.requests.fetch_add(1, Ordering::Relaxed);
     let framed_twice = conn.framed_twice.is(arrival);
     let bad = framed_twice || bad_host(&req);
@@ -561,10 +609,10 @@ async fn handle(
                 .and_then(|v| v.to_str().ok())
         });
         let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
-        shared.plan.router.route(host, path)
+        routing.plan.router.route(host, path)
     };
     let (res, upstream, in_flight) =
-        match index.and_then(|i| Some((shared.plan.routes.get(i)?, shared.routes.get(i)?))) {
+        match index.and_then(|i| Some((routing.plan.routes.get(i)?, routing.routes.get(i)?))) {
             None if framed_twice => {
                 // Request smuggling's shape: refused as node and nginx
                 // refuse it; hyper closes the connection after the answer.

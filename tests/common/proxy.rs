@@ -89,6 +89,13 @@ impl Edge {
         edge
     }
 
+    /// Writes `template` (`PORT` replaced by this edge's port) over the
+    /// config file, for a reload (SIGHUP).
+    pub fn rewrite_config(&self, template: &str) {
+        let config = template.replace("PORT", &self.port.to_string());
+        std::fs::write(self.dir.path().join("edge.conf"), config).expect("write config");
+    }
+
     /// `http://127.0.0.1:PORT{path}`.
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
