@@ -51,7 +51,15 @@ struct Suite {
     config: String,
     tls: bool,
     exchanges: Vec<Exchange>,
-    sessions: Vec<Vec<(String, Vec<u8>)>>,
+    sessions: Vec<Vec<Step>>,
+}
+
+/// One step of a session: who sends what, and how long to wait before
+/// reading (`None`: `STEP`; a number: a server timer is awaited).
+struct Step {
+    who: String,
+    data: Vec<u8>,
+    wait: Option<f64>,
 }
 
 /// JSON strings hold one byte per character (latin-1).
@@ -87,7 +95,11 @@ fn load(path: &Path) -> Suite {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|s| (s[0].as_str().unwrap_or_default().to_string(), bytes(&s[1])))
+                .map(|s| Step {
+                    who: s[0].as_str().unwrap_or_default().to_string(),
+                    data: bytes(&s[1]),
+                    wait: s.get(2).and_then(Value::as_f64),
+                })
                 .collect()
         })
         .collect();
@@ -224,6 +236,30 @@ impl Write for Conn {
     }
 }
 
+impl Conn {
+    /// Half-closes and waits (at most 5 s) for the server to close too.
+    /// A server drops a client's subscriptions before its socket, so the
+    /// next exchange cannot race a previous one's clean-up: a subscription
+    /// added while another's results are cached is appended to them, in
+    /// nats-server as in edge, where a fresh match has `matchLevel` order.
+    fn finish(mut self) {
+        let tcp = match &self {
+            Conn::Plain(s) => s,
+            Conn::Tls(s) => &s.sock,
+        };
+        let _ = tcp.shutdown(std::net::Shutdown::Write);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut buf = [0u8; 4096];
+        while Instant::now() < deadline {
+            match self.read(&mut buf) {
+                Ok(0) => return,
+                Err(e) if !timed_out(&e) => return,
+                _ => {}
+            }
+        }
+    }
+}
+
 fn timed_out(e: &std::io::Error) -> bool {
     matches!(
         e.kind(),
@@ -335,6 +371,7 @@ fn play(
         Ok(()) => drain(&mut conn, if ex.long { LONG } else { QUIET }, want),
         Err(_) => (Vec::new(), true),
     };
+    conn.finish();
     Played {
         info,
         handshake: handshake_ok,
@@ -345,10 +382,10 @@ fn play(
 
 /// One session: connections created on their first step, what each got
 /// after each step.
-fn play_session(port: u16, config: &str, steps: &[(String, Vec<u8>)]) -> String {
+fn play_session(port: u16, config: &str, steps: &[Step]) -> String {
     let mut out = config_lines(config);
     let mut conns: Vec<(String, TcpStream, bool)> = Vec::new();
-    for (who, data) in steps {
+    for Step { who, data, wait } in steps {
         if !conns.iter().any(|(n, _, _)| n == who) {
             let (s, _) = connect(port);
             conns.push((who.clone(), s, false));
@@ -357,7 +394,14 @@ fn play_session(port: u16, config: &str, steps: &[(String, Vec<u8>)]) -> String 
             let _ = s.write_all(data);
         }
         lines(&mut out, &format!("{who}> "), data);
-        std::thread::sleep(STEP);
+        match wait {
+            Some(secs) => {
+                // Python's str(float): 1.5 -> "1.5", 2.0 -> "2.0".
+                out.push(format!("{who}~ waited {secs:?}s"));
+                std::thread::sleep(Duration::from_secs_f64(*secs));
+            }
+            None => std::thread::sleep(STEP),
+        }
         for (name, s, gone) in &mut conns {
             if *gone {
                 continue;
@@ -369,6 +413,9 @@ fn play_session(port: u16, config: &str, steps: &[(String, Vec<u8>)]) -> String 
                 out.push(format!("{name}< <closed>"));
             }
         }
+    }
+    for (_, s, _) in conns {
+        Conn::Plain(s).finish();
     }
     out.join("\n") + "\n"
 }

@@ -18,6 +18,7 @@ A transcript's lines (see render_exchange / render_session):
   > PING\\r\\n                               bytes the client sent
   = closed | = open                        how the exchange ended
   a> ... / a< ...                          sessions: who sent, who got
+  a~ waited 1.5s                           sessions: a step's own pause
 Bytes are printable ASCII as they are; \\\\ \\r \\n \\t and everything else
 as \\xNN; a line ends after each \\n.
 
@@ -29,6 +30,8 @@ Suite fields besides config/exchanges/sessions:
   "tls": true       clients do a TLS handshake after INFO; the config's
                     @CERTS@ names a directory of test certificates made
                     here with openssl (never committed)
+session steps: [who, data], or [who, data, seconds] to wait that long
+  after sending before reading (server timers) instead of STEP
 exchange fields:
   "long": true      wait LONG seconds of silence (server timers)
   "tls": "plain"    in a TLS suite, send the input without a handshake
@@ -109,8 +112,11 @@ def render_exchange(config, ex, info, handshake, got, closed):
 
 def render_session(config, steps, received):
     out = config_lines(config)
-    for (name, data), got in zip(steps, received):
+    for step, got in zip(steps, received):
+        name, data = step[0], step[1]
         out += lines(name + '> ', b(data))
+        if len(step) > 2:
+            out.append(f'{name}~ waited {step[2]}s')
         for who, d in got:
             out += lines(who + '< ', d)
     return '\n'.join(out) + '\n'
@@ -230,6 +236,25 @@ def drain(so, quiet, want=None):
     return got, closed
 
 
+def finish(so):
+    """Half-closes and waits (at most 5 s) for the server to close too: it
+    drops a client's subscriptions before its socket, so the next exchange
+    cannot race this one's clean-up (tests/nats_transcripts.rs does the
+    same)."""
+    try:
+        so.shutdown(socket.SHUT_WR)
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            try:
+                if not so.recv(65536):
+                    break
+            except socket.timeout:
+                pass
+    except (OSError, ssl.SSLError, ValueError):
+        pass
+    so.close()
+
+
 def play(port, suite, ex, certs, split=None, want=None):
     """One exchange on a fresh connection: the rendered transcript."""
     so, info = connect(port)
@@ -253,7 +278,7 @@ def play(port, suite, ex, certs, split=None, want=None):
         # The server closed before taking the input (a refused client
         # certificate is refused after the client's side of the handshake).
         got, closed = b'', True
-    so.close()
+    finish(so)
     return render_exchange(suite['config'], ex, info, shaken, got, closed), len(got)
 
 
@@ -288,12 +313,13 @@ def record_suite(server, name, suite, certs):
         for steps in suite.get('sessions', []):
             n = len(out)
             conns, order, received, gone = {}, [], [], set()
-            for who, data in steps:
+            for step in steps:
+                who, data = step[0], step[1]
                 if who not in conns:
                     conns[who], _ = connect(port)
                     order.append(who)
                 conns[who].sendall(b(data))
-                time.sleep(STEP)
+                time.sleep(step[2] if len(step) > 2 else STEP)
                 step = []
                 for w in order:
                     if w in gone:
@@ -306,7 +332,7 @@ def record_suite(server, name, suite, certs):
                         step.append((w, b'<closed>'))
                 received.append(step)
             for so in conns.values():
-                so.close()
+                finish(so)
             who = ', '.join(order)
             out.append((f'{name}__{n:03}.snap',
                         snap(name, n, f'session of {who}', render_session(suite['config'], steps, received))))

@@ -45,6 +45,9 @@ use tokio::net::TcpStream;
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 /// nats-server's `firstClientPingInterval`.
 const FIRST_PING: Duration = Duration::from_secs(2);
+/// nats-server re-measures the round trip (a PING whatever the activity)
+/// once the last PING is this old (`DEFAULT_RTT_MEASUREMENT_INTERVAL`).
+const RTT_MEASUREMENT_INTERVAL: Duration = Duration::from_secs(3600);
 const OK: &[u8] = b"+OK\r\n";
 const PING: &[u8] = b"PING\r\n";
 const PONG: &[u8] = b"PONG\r\n";
@@ -209,9 +212,16 @@ struct Conn {
     parser: Parser,
     opts: Opts,
     pings_out: i32,
-    /// A PONG has answered one of our PINGs (nats-server's `rtt != 0`):
-    /// until then every ping tick sends a PING, active client or not.
-    rtt_measured: bool,
+    /// A round trip is estimated (nats-server's `rtt != 0`): set by an
+    /// accepted CONNECT and by a PONG. Until then every ping tick sends a
+    /// PING, active client or not.
+    rtt_known: bool,
+    /// When we last sent a PING (nats-server's `rttStart`): until the
+    /// first one, and an hour after the last, a tick always sends one.
+    pinged_at: Option<std::time::Instant>,
+    /// When the client last sent a PING (nats-server's `ping.last`): a
+    /// client pinging us is alive, so our PING waits.
+    client_pinged_at: Option<std::time::Instant>,
     /// A CONNECT was read in this batch: the first-PING timer restarts.
     connect_seen: bool,
     /// The server's reload generation whose limits this connection has.
@@ -266,7 +276,9 @@ impl Conn {
             parser,
             opts: Opts::default(),
             pings_out: 0,
-            rtt_measured: false,
+            rtt_known: false,
+            pinged_at: None,
+            client_pinged_at: None,
             connect_seen: false,
             generation,
             imports,
@@ -294,8 +306,6 @@ impl Conn {
         // interval; each CONNECT restarts it as the short first one.
         let mut ping = ping_timer(period);
         let mut buf = BytesMut::with_capacity(32 * 1024);
-        let now = tokio::time::Instant::now();
-        let mut last_in = now.checked_sub(period).unwrap_or(now);
         // The authorization timeout, until a CONNECT authenticates.
         let auth_deadline = tokio::time::sleep(self.shared.plan.load().auth.timeout);
         tokio::pin!(auth_deadline);
@@ -309,7 +319,6 @@ impl Conn {
                         Ok(0) => return CloseReason::ClientClosed,
                         Err(_) => return CloseReason::ReadError,
                         Ok(_) => {
-                            last_in = tokio::time::Instant::now();
                             // A reload's limits apply from this read on;
                             // nats-server's timer takes a new interval when
                             // it is next set.
@@ -334,9 +343,7 @@ impl Conn {
                         period = reloaded;
                         ping = ping_timer(period);
                     }
-                    // As nats-server: no PING while the client is active,
-                    // once the round trip is known.
-                    if self.rtt_measured && last_in.elapsed() < period {
+                    if self.ping_can_wait(period) {
                         continue;
                     }
                     let keep = self.ping_tick();
@@ -422,12 +429,26 @@ impl Conn {
     /// One operation; false when the connection must close.
     fn op(&mut self, op: Op<&[u8]>) -> bool {
         match op {
-            Op::Connect(json) => return self.connect(json),
+            Op::Connect(json) => {
+                let accepted = self.connect(json);
+                if accepted {
+                    // nats-server's processConnect: activity, and a round
+                    // trip estimated from the connection's start.
+                    self.rtt_known = true;
+                    self.handle
+                        .activity
+                        .touch(stats::epoch_nanos(std::time::SystemTime::now()));
+                }
+                return accepted;
+            }
             Op::Info(_) | Op::Ok => {}
-            Op::Ping => self.send(PONG),
+            Op::Ping => {
+                self.client_pinged_at = Some(std::time::Instant::now());
+                self.send(PONG);
+            }
             Op::Pong => {
                 self.pings_out = 0;
-                self.rtt_measured = true;
+                self.rtt_known = true;
                 self.pong_measures_rtt();
             }
             Op::Pub {
@@ -1011,6 +1032,23 @@ impl Conn {
         first + Duration::from_nanos(self.rng.next_u64() % fifth)
     }
 
+    /// nats-server's `processPingTimer`: once a round trip is known and a
+    /// PING was sent this hour, a tick sends none when the client
+    /// published, (un)subscribed, got a message or sent a PING within the
+    /// ping interval. (Other traffic, a PONG included, does not count.)
+    fn ping_can_wait(&self, period: Duration) -> bool {
+        let need_rtt = !self.rtt_known
+            || self
+                .pinged_at
+                .map_or(true, |t| t.elapsed() > RTT_MEASUREMENT_INTERVAL);
+        if need_rtt {
+            return false;
+        }
+        let now = stats::epoch_nanos(std::time::SystemTime::now());
+        let idle = Duration::from_nanos(now.saturating_sub(self.handle.last_activity()));
+        idle < period || self.client_pinged_at.is_some_and(|t| t.elapsed() < period)
+    }
+
     /// The ping timer: a PING, or `Stale Connection` once `ping_max` are
     /// unanswered. False when the connection must close.
     fn ping_tick(&mut self) -> bool {
@@ -1019,7 +1057,9 @@ impl Conn {
             return false;
         }
         self.pings_out += 1;
-        self.ping_sent.get_or_insert_with(std::time::Instant::now);
+        let now = std::time::Instant::now();
+        self.pinged_at = Some(now);
+        self.ping_sent.get_or_insert(now);
         self.send(PING);
         true
     }

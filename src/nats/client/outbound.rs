@@ -196,6 +196,15 @@ impl ClientHandle {
         lock(&self.out).reason
     }
 
+    /// nats-server's `c.last` (epoch nanoseconds): the later of the
+    /// reader's stamps (CONNECT, a batch that published or (un)subscribed)
+    /// and the last delivery to this client. The ping timer skips a PING
+    /// within a ping interval of it, and `/connz` shows it.
+    pub(super) fn last_activity(&self) -> u64 {
+        let delivered = lock(&self.out).last_delivery;
+        self.activity.last.load(Ordering::Relaxed).max(delivered)
+    }
+
     /// The client as `/connz` shows it, copied out under its locks one at
     /// a time (never two at once). `stop` is set for a closing client.
     pub fn snapshot(&self, stop: Option<SystemTime>) -> ConnSnapshot {
