@@ -1815,32 +1815,7 @@ async fn large_bodies_pass_intact_both_ways_with_a_forward_copy() {
 #[tokio::test(flavor = "multi_thread")]
 async fn lame_duck_finishes_requests_in_flight_then_exits() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    // An upstream that answers after 800 ms.
-    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let up = upstream.local_addr().expect("addr");
-    tokio::spawn(async move {
-        while let Ok((mut tcp, _)) = upstream.accept().await {
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                loop {
-                    let mut head = Vec::new();
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match tcp.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    tokio::time::sleep(Duration::from_millis(800)).await;
-                    let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow";
-                    if tcp.write_all(reply).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
+    let up = slow_upstream(Duration::from_millis(800)).await;
     let mut edge = Edge::start(&format!(
         "proxy {{\n  listen: \"127.0.0.1:PORT\"\n  target: \"http://{up}\"\n}}\n"
     ));
@@ -1880,6 +1855,120 @@ async fn lame_duck_finishes_requests_in_flight_then_exits() {
     assert_eq!(edge.exited().await.code(), Some(0));
     let log = edge.log();
     assert!(log.contains("[INF] Entering lame duck mode"), "{log}");
+}
+
+/// How long a test leaves a keep-alive connection idle: it parks as soon
+/// as its last answer is flushed and it has nothing to read.
+const PARK: Duration = Duration::from_millis(300);
+
+/// An idle keep-alive connection parks between requests (hyper's
+/// connection and its buffers are dropped, the socket kept, see
+/// src/proxy/stream.rs): every later request on it is served, whatever its
+/// shape, in order, on the same socket.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_parked_keep_alive_connection_serves_every_later_request() {
+    let up = Upstream::start(|seen| text(200, &format!("{} {};", seen.uri, seen.body.len()))).await;
+    let edge = Edge::start(&config(&up, "  target: \"UP\""));
+    let mut s = tokio::net::TcpStream::connect(edge.addr())
+        .await
+        .expect("connect");
+    write_raw(&mut s, b"GET /one HTTP/1.1\r\nHost: a\r\n\r\n").await;
+    let one = read_until_end(&mut s, "/one 0;").await;
+    assert!(one.starts_with("HTTP/1.1 200 OK\r\n"), "{one}");
+    tokio::time::sleep(PARK).await;
+    write_raw(
+        &mut s,
+        b"POST /two HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+    )
+    .await;
+    let two = read_until_end(&mut s, "/two 5;").await;
+    assert!(two.starts_with("HTTP/1.1 200 OK\r\n"), "{two}");
+    tokio::time::sleep(PARK).await;
+    // Pipelined: one read wakes the connection with two heads in it.
+    write_raw(
+        &mut s,
+        b"GET /three HTTP/1.1\r\nHost: a\r\n\r\nGET /four HTTP/1.1\r\nHost: a\r\n\r\n",
+    )
+    .await;
+    let both = read_until_end(&mut s, "/four 0;").await;
+    assert_eq!(both.matches("HTTP/1.1 200 OK").count(), 2, "{both}");
+    assert!(both.find("/three 0;") < both.find("/four 0;"), "{both}");
+    tokio::time::sleep(PARK).await;
+    // A head in two writes: the first part wakes it, the rest completes it.
+    write_raw(&mut s, b"GET /fi").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    write_raw(&mut s, b"ve HTTP/1.1\r\nHost: a\r\n\r\n").await;
+    let five = read_until_end(&mut s, "/five 0;").await;
+    assert!(five.starts_with("HTTP/1.1 200 OK\r\n"), "{five}");
+    tokio::time::sleep(PARK).await;
+    write_raw(
+        &mut s,
+        b"POST /six HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    )
+    .await;
+    let six = read_until_end(&mut s, "/six 3;").await;
+    assert!(six.starts_with("HTTP/1.1 200 OK\r\n"), "{six}");
+    let uris: Vec<String> = up.seen().into_iter().map(|r| r.uri).collect();
+    assert_eq!(uris, ["/one", "/two", "/three", "/four", "/five", "/six"]);
+    // The framing watch went on counting across the parks: a request
+    // framed both ways is still found (and refused) after them.
+    tokio::time::sleep(PARK).await;
+    write_raw(&mut s, b"POST /seven HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n").await;
+    let seven = read_until_quiet(&mut s, QUIET).await;
+    assert!(seven.starts_with("HTTP/1.1 400 "), "{seven}");
+    assert_eq!(up.seen().len(), 6, "nothing more upstream");
+}
+
+/// A connection whose answer is still owed never parks: a slow upstream's
+/// answer arrives, also for requests pipelined behind it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_waiting_for_its_answer_does_not_park() {
+    let up = slow_upstream(Duration::from_millis(600)).await;
+    let edge = Edge::start(&format!(
+        "proxy {{\n  listen: \"127.0.0.1:PORT\"\n  target: \"http://{up}\"\n}}\n"
+    ));
+    let mut s = tokio::net::TcpStream::connect(edge.addr())
+        .await
+        .expect("connect");
+    write_raw(&mut s, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let first = read_until_end(&mut s, "slow").await;
+    assert!(first.starts_with("HTTP/1.1 200 OK\r\n"), "{first}");
+    assert!(first.ends_with("slow"), "{first}");
+    write_raw(
+        &mut s,
+        b"GET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await;
+    let mut both = read_until_end(&mut s, "slow").await;
+    if both.matches("slow").count() < 2 {
+        both += &read_until_end(&mut s, "slow").await;
+    }
+    assert_eq!(both.matches("HTTP/1.1 200 OK").count(), 2, "{both}");
+}
+
+/// A WebSocket upgrade on a connection that parked after a plain request
+/// is spliced as on a fresh one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_parked_connection_can_upgrade_to_a_websocket() {
+    let (ws_addr, _) = ws_echo_server().await;
+    let up = Upstream::ok().await;
+    let edge = Edge::start(&format!(
+        "proxy {{\n  listen: \"127.0.0.1:PORT\"\n  routes = [\n    {{ match {{ path: \"/ws\" }}, target: \"ws://{ws_addr}\", ws: true }}\n    {{ match {{ path: \"/\" }}, target: \"{}\" }}\n  ]\n}}\n",
+        up.url()
+    ));
+    let mut s = tokio::net::TcpStream::connect(edge.addr())
+        .await
+        .expect("connect");
+    write_raw(&mut s, b"GET /page HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let page = read_until_end(&mut s, "ok").await;
+    assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{page}");
+    tokio::time::sleep(PARK).await;
+    let url = format!("ws://127.0.0.1:{}/ws", edge.port);
+    let (mut ws, res) = tokio_tungstenite::client_async(url, s)
+        .await
+        .expect("upgrade on the parked connection");
+    assert_eq!(res.status(), 101);
+    ws_echoes(&mut ws, "after parking").await;
 }
 
 /// The names of the header lines of an HTTP head, in order.

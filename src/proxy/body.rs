@@ -3,6 +3,7 @@
 //! written when the client's body ends or is dropped.
 
 use super::balance::InFlight;
+use super::stream::Answered;
 use bytes::Bytes;
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full};
 use hyper::body::{Body, Frame, SizeHint};
@@ -82,6 +83,8 @@ pub struct Logged {
     bytes: u64,
     log: Option<AccessLog>,
     _in_flight: Option<InFlight>,
+    /// Counts the request answered when hyper drops the body.
+    _answered: Option<Answered>,
 }
 
 impl Logged {
@@ -93,7 +96,15 @@ impl Logged {
             bytes: 0,
             log: Some(log),
             _in_flight: in_flight,
+            _answered: None,
         }
+    }
+
+    /// Counts the request answered on its connection once hyper drops
+    /// this body (a connection parks only when all its requests are).
+    pub(crate) fn answering(mut self, answered: Answered) -> Self {
+        self._answered = Some(answered);
+        self
     }
 
     /// Wraps `inner` without an access log line (an embedder's response);
@@ -104,6 +115,7 @@ impl Logged {
             bytes: 0,
             log: None,
             _in_flight: in_flight,
+            _answered: None,
         }
     }
 

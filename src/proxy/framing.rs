@@ -82,6 +82,17 @@ impl Default for FramingWatch {
 }
 
 impl FramingWatch {
+    /// Between two messages with nothing of the next one seen: every byte
+    /// read so far belongs to whole requests.
+    pub fn between_messages(&self) -> bool {
+        matches!(self.state, State::Head) && self.pending.is_empty()
+    }
+
+    /// How many request heads it has seen.
+    pub fn heads(&self) -> u64 {
+        self.heads
+    }
+
     /// A watch that follows nothing (HTTP/2: no `Transfer-Encoding`).
     pub fn off() -> Self {
         FramingWatch {

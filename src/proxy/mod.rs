@@ -10,6 +10,8 @@
 //!   and web-incoming's `XHeaders`/`deleteLength`);
 //! - [`response`]: the answer sent back (node's web-outgoing passes);
 //! - [`headers`]: hop-by-hop headers and declared header edits;
+//! - [`stream`]: the client stream hyper reads: idle time, framing watch,
+//!   and parking idle keep-alive connections without buffers;
 //! - [`framing`]: requests framed by both `Content-Length` and
 //!   `Transfer-Encoding` (request smuggling), refused with 400;
 //! - [`ws`]: WebSocket upgrades and the byte splice;
@@ -39,6 +41,7 @@ pub mod pool;
 pub mod redirect;
 pub mod response;
 pub mod server;
+mod stream;
 pub mod tls;
 pub mod web;
 pub mod ws;

@@ -14,6 +14,7 @@ use super::events::Events;
 use super::framing::{FramedTwice, FramingWatch};
 use super::headers::is_websocket_upgrade;
 use super::pool::Pool;
+use super::stream::{AnswerCount, ClientStream, Idle, ParkSlot, Readable};
 use super::tls::{self, TlsError};
 use super::web::web;
 use super::{health, ws};
@@ -28,9 +29,8 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -319,6 +319,8 @@ pub struct Conn {
     /// Which request, if any, came framed by both `Content-Length` and
     /// `Transfer-Encoding` (filled by the stream's [`FramingWatch`]).
     framed_twice: Arc<FramedTwice>,
+    /// Requests answered so far (the stream parks once all are).
+    answered: AnswerCount,
 }
 
 impl Conn {
@@ -330,121 +332,9 @@ impl Conn {
             tls,
             requests: AtomicU64::new(0),
             framed_twice: Arc::default(),
-            idle: Arc::new(Idle {
-                enabled: false,
-                start: Instant::now(),
-                last_ms: AtomicU64::new(0),
-                timeout_ms: AtomicU64::new(0),
-            }),
+            idle: Arc::new(Idle::new(false)),
+            answered: AnswerCount::default(),
         }
-    }
-}
-
-/// Idle tracking for `timeout`: the last time bytes moved, and the
-/// allowed idle time (set by the route of the latest request; 0 = none).
-struct Idle {
-    /// False when no route sets `timeout`: nothing reads the clock then.
-    enabled: bool,
-    start: Instant,
-    last_ms: AtomicU64,
-    timeout_ms: AtomicU64,
-}
-
-impl Idle {
-    fn touch(&self) {
-        if !self.enabled {
-            return;
-        }
-        let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_ms.store(now, Ordering::Relaxed);
-    }
-
-    /// Completes once the connection has been idle longer than allowed.
-    async fn expired(&self) {
-        loop {
-            let timeout = self.timeout_ms.load(Ordering::Relaxed);
-            let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
-            if timeout == 0 {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-                continue;
-            }
-            let deadline = self.last_ms.load(Ordering::Relaxed).saturating_add(timeout);
-            if now >= deadline {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(deadline - now)).await;
-        }
-    }
-}
-
-/// A client stream that records when bytes last moved, and follows the
-/// HTTP/1 framing of what the client sends ([`FramingWatch`]).
-struct Tracked<S> {
-    inner: S,
-    idle: Arc<Idle>,
-    framing: FramingWatch,
-    framed_twice: Arc<FramedTwice>,
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.idle.touch();
-            let this = &mut *self;
-            this.framing
-                .feed(&buf.filled()[before..], &this.framed_twice);
-        }
-        polled
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.idle.touch();
-        }
-        polled
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.idle.touch();
-        }
-        polled
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -457,13 +347,18 @@ async fn serve_plain(shared: Arc<Shared>, tcp: tokio::net::TcpStream, peer: Sock
 /// otherwise.
 async fn serve_connection<S>(shared: Arc<Shared>, stream: S, peer: SocketAddr, h2: bool)
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Readable + Unpin + Send + 'static,
 {
     serve_connection_as(shared, stream, peer, true, h2).await;
 }
 
 /// Serves one client connection (HTTP/1.1 with upgrades, or HTTP/2)
 /// until it closes, fails, or stays idle past its route's `timeout`.
+///
+/// Between HTTP/1.1 requests an idle connection parks (see
+/// [`super::stream`]): hyper's connection and its buffers are dropped, the
+/// task waits for the socket to be readable holding none, and a new hyper
+/// connection serves the next request.
 async fn serve_connection_as<S>(
     shared: Arc<Shared>,
     stream: S,
@@ -471,15 +366,10 @@ async fn serve_connection_as<S>(
     tls: bool,
     h2: bool,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Readable + Unpin + Send + 'static,
 {
     let watch_idle = shared.routing.load().watch_idle;
-    let idle = Arc::new(Idle {
-        enabled: watch_idle,
-        start: Instant::now(),
-        last_ms: AtomicU64::new(0),
-        timeout_ms: AtomicU64::new(0),
-    });
+    let idle = Arc::new(Idle::new(watch_idle));
     let framed_twice = Arc::new(FramedTwice::default());
     let conn = Arc::new(Conn {
         peer,
@@ -487,41 +377,69 @@ async fn serve_connection_as<S>(
         idle: Arc::clone(&idle),
         requests: AtomicU64::new(0),
         framed_twice: Arc::clone(&framed_twice),
-    });
-    let io = TokioIo::new(Tracked {
-        inner: stream,
-        idle: Arc::clone(&idle),
-        framing: if h2 {
-            FramingWatch::off()
-        } else {
-            FramingWatch::default()
-        },
-        framed_twice,
+        answered: AnswerCount::default(),
     });
     let drain = Arc::clone(&shared.drain);
     let _open = drain.track();
-    // Boxed per request: hyper keeps a slot the size of the service's
-    // future for the whole connection, so an unboxed (large) handler
-    // future would stay resident on every idle keep-alive connection.
-    let service =
-        service_fn(move |req| Box::pin(handle(Arc::clone(&shared), Arc::clone(&conn), req)));
-    let idle = watch_idle.then_some(&*idle);
+    // The handler future is boxed per request: hyper keeps a slot the
+    // size of the service's future for the whole connection.
+    let service = || {
+        let (shared, conn) = (Arc::clone(&shared), Arc::clone(&conn));
+        service_fn(move |req| Box::pin(handle(Arc::clone(&shared), Arc::clone(&conn), req)))
+    };
+    let watch = watch_idle.then_some(&*idle);
     if h2 {
         // HTTP/2 (ALPN `h2` on a TLS listener); upstreams stay HTTP/1.1.
-        let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX))
-            .serve_connection(io, service);
-        until_done(conn, &drain, idle).await;
-    } else {
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEAD_TIMEOUT)
-            .preserve_header_case(true)
-            .max_header_size(MAX_HEAD_BYTES)
-            .serve_connection(io, service)
-            .with_upgrades();
-        until_done(conn, &drain, idle).await;
+        let stream =
+            ClientStream::new(stream, Arc::clone(&idle), FramingWatch::off(), framed_twice);
+        // Boxed like the HTTP/1.1 connection: every task's future is as
+        // large as its largest await, and h2's connection is kilobytes.
+        let served = Box::pin(
+            hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX))
+                .serve_connection(TokioIo::new(stream), service()),
+        );
+        until_done(served, &drain, watch).await;
+        return;
+    }
+    let slot: ParkSlot<S> = Arc::default();
+    let (mut stream, mut framing) = (stream, FramingWatch::default());
+    loop {
+        let io = ClientStream::new(
+            stream,
+            Arc::clone(&idle),
+            framing,
+            Arc::clone(&framed_twice),
+        )
+        .parking(&conn.answered, &slot);
+        // Boxed, so a parked connection's task keeps none of hyper's state.
+        let served = Box::pin(
+            hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEAD_TIMEOUT)
+                .preserve_header_case(true)
+                .max_header_size(MAX_HEAD_BYTES)
+                .serve_connection(TokioIo::new(io), service())
+                .with_upgrades(),
+        );
+        until_done(served, &drain, watch).await;
+        let Some(parked) = slot.lock().ok().and_then(|mut s| s.take()) else {
+            return;
+        };
+        (stream, framing) = (parked.stream, parked.framing);
+        // As long as hyper waits for a head; lame duck and `timeout`
+        // close a parked connection as they close an idle one.
+        let next_request = tokio::select! {
+            readable = stream.readable() => readable.is_ok(),
+            () = tokio::time::sleep(HEAD_TIMEOUT) => false,
+            () = drain.started() => false,
+            () = async { if let Some(i) = watch { i.expired().await } }, if watch.is_some() => false,
+        };
+        if !next_request {
+            let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
+            return;
+        }
     }
 }
 
@@ -554,6 +472,12 @@ where
 {
     fn shutdown(self: Pin<&mut Self>) {
         self.graceful_shutdown();
+    }
+}
+
+impl<G: Graceful + ?Sized> Graceful for Pin<Box<G>> {
+    fn shutdown(self: Pin<&mut Self>) {
+        self.get_mut().as_mut().shutdown();
     }
 }
 
@@ -652,7 +576,8 @@ async fn handle(
         upstream,
         start,
     };
-    Ok(res.map(|b| Logged::new(b, log, in_flight)))
+    let answered = conn.answered.answer();
+    Ok(res.map(|b| Logged::new(b, log, in_flight).answering(answered)))
 }
 
 /// RFC 9112 3.2: an HTTP/1.1 request without exactly one `Host` is

@@ -388,6 +388,58 @@ pub async fn raw(addr: SocketAddr, bytes: &[u8], quiet: Duration) -> String {
     read_until_quiet(&mut s, quiet).await
 }
 
+/// Writes all of `bytes` to a raw client connection.
+pub async fn write_raw(s: &mut TcpStream, bytes: &[u8]) {
+    s.write_all(bytes).await.expect("write");
+}
+
+/// Reads until what arrived ends with `end` (a known body), an EOF or
+/// [`WAIT`]: one response, without waiting for silence.
+pub async fn read_until_end(s: &mut TcpStream, end: &str) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    let deadline = Instant::now() + WAIT;
+    while !out.ends_with(end.as_bytes()) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A raw keep-alive upstream answering each request head `200 slow`
+/// (`Content-Length: 4`) after `delay`.
+pub async fn slow_upstream(delay: Duration) -> SocketAddr {
+    let upstream = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = upstream.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = upstream.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let mut head = Vec::new();
+                loop {
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tcp.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let at = head.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(0);
+                    head.drain(..at + 4);
+                    tokio::time::sleep(delay).await;
+                    let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow";
+                    if tcp.write_all(reply).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
 /// Reads until EOF, an error, or `quiet` without bytes.
 pub async fn read_until_quiet(s: &mut TcpStream, quiet: Duration) -> String {
     let mut out = Vec::new();

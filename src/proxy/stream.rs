@@ -1,0 +1,307 @@
+//! The client connection's byte stream as hyper sees it: it records when
+//! bytes last moved (the route's `timeout`), follows the HTTP/1 framing of
+//! what the client sends ([`FramingWatch`]), and parks an idle keep-alive
+//! connection.
+//!
+//! Parking is nginx's way with idle keep-alive connections: they hold no
+//! buffers. hyper allocates a read buffer and a write buffer (8 KiB each)
+//! per connection and keeps both until the connection closes, so 10,000
+//! idle clients cost ~150 MiB. Once a connection is idle (every request
+//! head seen has been answered, the framing watch is between messages,
+//! hyper has flushed everything and asks to read with nothing to read),
+//! this stream tells hyper the client closed: hyper ends its connection
+//! gracefully (an EOF between requests is a clean close), drops its
+//! buffers, and the stream is handed back through its [`ParkSlot`]
+//! instead of being shut down. The server then waits for the socket to be
+//! readable (no buffer) and serves the next request with a new hyper
+//! connection, carrying the framing watch over so request numbers go on.
+
+use super::framing::{FramedTwice, FramingWatch};
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Idle tracking for `timeout`: the last time bytes moved, and the
+/// allowed idle time (set by the route of the latest request; 0 = none).
+pub(super) struct Idle {
+    /// False when no route sets `timeout`: nothing reads the clock then.
+    pub(super) enabled: bool,
+    start: Instant,
+    last_ms: AtomicU64,
+    pub(super) timeout_ms: AtomicU64,
+}
+
+impl Idle {
+    /// Tracking that reads the clock only when `enabled`.
+    pub(super) fn new(enabled: bool) -> Self {
+        Idle {
+            enabled,
+            start: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            timeout_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        if !self.enabled {
+            return;
+        }
+        let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// Completes once the connection has been idle longer than allowed.
+    pub(super) async fn expired(&self) {
+        loop {
+            let timeout = self.timeout_ms.load(Ordering::Relaxed);
+            let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+            if timeout == 0 {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                continue;
+            }
+            let deadline = self.last_ms.load(Ordering::Relaxed).saturating_add(timeout);
+            if now >= deadline {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(deadline - now)).await;
+        }
+    }
+}
+
+/// How many of a connection's requests hyper has answered.
+#[derive(Clone, Default)]
+pub struct AnswerCount(Arc<AtomicU64>);
+
+impl AnswerCount {
+    /// The guard a response body holds: hyper drops the body after its
+    /// last byte went into hyper's write buffer, before flushing it.
+    pub(super) fn answer(&self) -> Answered {
+        Answered(Arc::clone(&self.0))
+    }
+
+    fn get(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// Counts one answered request when dropped.
+pub struct Answered(Arc<AtomicU64>);
+
+impl Drop for Answered {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// A parked connection: its stream, and the framing watch that goes on
+/// counting its requests.
+pub(super) struct Parked<S> {
+    pub(super) stream: S,
+    pub(super) framing: FramingWatch,
+}
+
+/// Where a stream that parked itself is handed back when hyper drops it.
+pub(super) type ParkSlot<S> = Arc<Mutex<Option<Parked<S>>>>;
+
+/// Whether, and how, a stream may park its connection.
+struct Parking<S> {
+    /// Responses handed to hyper and dropped by it so far.
+    answered: AnswerCount,
+    slot: ParkSlot<S>,
+    /// hyper flushed with everything answered, and wrote nothing since.
+    flushed_idle: bool,
+    /// hyper's last read found nothing (a flush may have to wake it).
+    read_waiting: bool,
+    /// This stream told hyper the client closed; hand the stream back.
+    parked: bool,
+}
+
+/// The client stream given to hyper (see the module comment).
+pub(super) struct ClientStream<S> {
+    /// `None` only while being handed back.
+    inner: Option<S>,
+    idle: Arc<Idle>,
+    framing: FramingWatch,
+    framed_twice: Arc<FramedTwice>,
+    /// `None`: never parks (HTTP/2, embedders).
+    parking: Option<Parking<S>>,
+}
+
+impl<S> ClientStream<S> {
+    /// A stream that never parks.
+    pub(super) fn new(
+        inner: S,
+        idle: Arc<Idle>,
+        framing: FramingWatch,
+        framed_twice: Arc<FramedTwice>,
+    ) -> Self {
+        ClientStream {
+            inner: Some(inner),
+            idle,
+            framing,
+            framed_twice,
+            parking: None,
+        }
+    }
+
+    /// Lets the stream park its connection once idle, into `slot`;
+    /// `answered` counts the requests answered so far.
+    pub(super) fn parking(mut self, answered: &AnswerCount, slot: &ParkSlot<S>) -> Self {
+        self.parking = Some(Parking {
+            answered: answered.clone(),
+            slot: Arc::clone(slot),
+            flushed_idle: false,
+            read_waiting: false,
+            parked: false,
+        });
+        self
+    }
+
+    /// Every request head seen is answered and no message has begun.
+    fn all_answered(&self) -> bool {
+        self.parking.as_ref().is_some_and(|p| {
+            self.framing.between_messages() && p.answered.get() == self.framing.heads()
+        })
+    }
+
+    fn inner(&mut self) -> io::Result<&mut S> {
+        self.inner
+            .as_mut()
+            .ok_or_else(|| io::Error::other("client stream handed back"))
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for ClientStream<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(self.inner()?).poll_read(cx, buf);
+        let this = &mut *self;
+        match polled {
+            Poll::Ready(Ok(())) if buf.filled().len() > before => {
+                this.idle.touch();
+                this.framing
+                    .feed(&buf.filled()[before..], &this.framed_twice);
+            }
+            Poll::Pending => {
+                let idle = this.all_answered();
+                if let Some(p) = &mut this.parking {
+                    if idle && p.flushed_idle {
+                        // Nothing to read, nothing owed: hyper closes its
+                        // side cleanly and the stream comes back.
+                        p.parked = true;
+                        return Poll::Ready(Ok(()));
+                    }
+                    p.read_waiting = true;
+                }
+            }
+            _ => {}
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> ClientStream<S> {
+    /// Bookkeeping after a write: output moved, so nothing is flushed.
+    fn wrote(&mut self, polled: &Poll<io::Result<usize>>) {
+        if matches!(polled, Poll::Ready(Ok(n)) if *n > 0) {
+            self.idle.touch();
+            if let Some(p) = &mut self.parking {
+                p.flushed_idle = false;
+            }
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for ClientStream<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(self.inner()?).poll_write(cx, buf);
+        self.wrote(&polled);
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(self.inner()?).poll_write_vectored(cx, bufs);
+        self.wrote(&polled);
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.as_ref().is_some_and(S::is_write_vectored)
+    }
+
+    /// hyper calls this only once its own write buffer is empty.
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let polled = Pin::new(self.inner()?).poll_flush(cx);
+        if matches!(polled, Poll::Ready(Ok(()))) && self.all_answered() {
+            if let Some(p) = &mut self.parking {
+                p.flushed_idle = true;
+                if std::mem::take(&mut p.read_waiting) {
+                    // hyper is waiting on a read that can now park.
+                    cx.waker().wake_by_ref();
+                }
+            }
+        }
+        polled
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.parking.as_ref().is_some_and(|p| p.parked) {
+            // The close hyper saw was ours: the socket stays open.
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(self.inner()?).poll_shutdown(cx)
+    }
+}
+
+impl<S> Drop for ClientStream<S> {
+    fn drop(&mut self) {
+        let Some(p) = self.parking.take() else {
+            return;
+        };
+        if !p.parked {
+            return;
+        }
+        if let Some(stream) = self.inner.take() {
+            let framing = std::mem::take(&mut self.framing);
+            if let Ok(mut slot) = p.slot.lock() {
+                *slot = Some(Parked { stream, framing });
+            }
+        }
+    }
+}
+
+/// Waits, holding no buffer, until a parked stream has bytes to read (or
+/// the peer closed).
+pub(super) trait Readable {
+    /// Completes when the socket under the stream is readable.
+    fn readable(&self) -> impl std::future::Future<Output = io::Result<()>> + Send;
+}
+
+impl Readable for tokio::net::TcpStream {
+    fn readable(&self) -> impl std::future::Future<Output = io::Result<()>> + Send {
+        tokio::net::TcpStream::readable(self)
+    }
+}
+
+impl Readable for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {
+    fn readable(&self) -> impl std::future::Future<Output = io::Result<()>> + Send {
+        // A parked TLS stream holds no plaintext (its read found none).
+        self.get_ref().0.readable()
+    }
+}
