@@ -1872,47 +1872,34 @@ async fn a_parked_keep_alive_connection_serves_every_later_request() {
     let mut s = tokio::net::TcpStream::connect(edge.addr())
         .await
         .expect("connect");
-    write_raw(&mut s, b"GET /one HTTP/1.1\r\nHost: a\r\n\r\n").await;
-    let one = read_until_end(&mut s, "/one 0;").await;
-    assert!(one.starts_with("HTTP/1.1 200 OK\r\n"), "{one}");
-    tokio::time::sleep(PARK).await;
-    write_raw(
-        &mut s,
-        b"POST /two HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
-    )
-    .await;
-    let two = read_until_end(&mut s, "/two 5;").await;
-    assert!(two.starts_with("HTTP/1.1 200 OK\r\n"), "{two}");
-    tokio::time::sleep(PARK).await;
+    // Sends `bytes`, requires a 200 answer ending in `end`, then leaves the
+    // connection idle long enough to park.
+    async fn served(s: &mut tokio::net::TcpStream, bytes: &[u8], end: &str) -> String {
+        write_raw(s, bytes).await;
+        let got = read_until_end(s, end).await;
+        assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{got}");
+        tokio::time::sleep(PARK).await;
+        got
+    }
+    served(&mut s, b"GET /one HTTP/1.1\r\nHost: a\r\n\r\n", "/one 0;").await;
+    let body = b"POST /two HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello";
+    served(&mut s, body, "/two 5;").await;
     // Pipelined: one read wakes the connection with two heads in it.
-    write_raw(
-        &mut s,
-        b"GET /three HTTP/1.1\r\nHost: a\r\n\r\nGET /four HTTP/1.1\r\nHost: a\r\n\r\n",
-    )
-    .await;
-    let both = read_until_end(&mut s, "/four 0;").await;
+    let pair = b"GET /three HTTP/1.1\r\nHost: a\r\n\r\nGET /four HTTP/1.1\r\nHost: a\r\n\r\n";
+    let both = served(&mut s, pair, "/four 0;").await;
     assert_eq!(both.matches("HTTP/1.1 200 OK").count(), 2, "{both}");
     assert!(both.find("/three 0;") < both.find("/four 0;"), "{both}");
-    tokio::time::sleep(PARK).await;
     // A head in two writes: the first part wakes it, the rest completes it.
     write_raw(&mut s, b"GET /fi").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    write_raw(&mut s, b"ve HTTP/1.1\r\nHost: a\r\n\r\n").await;
-    let five = read_until_end(&mut s, "/five 0;").await;
-    assert!(five.starts_with("HTTP/1.1 200 OK\r\n"), "{five}");
-    tokio::time::sleep(PARK).await;
-    write_raw(
-        &mut s,
-        b"POST /six HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
-    )
-    .await;
-    let six = read_until_end(&mut s, "/six 3;").await;
-    assert!(six.starts_with("HTTP/1.1 200 OK\r\n"), "{six}");
+    served(&mut s, b"ve HTTP/1.1\r\nHost: a\r\n\r\n", "/five 0;").await;
+    let chunked =
+        b"POST /six HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+    served(&mut s, chunked, "/six 3;").await;
     let uris: Vec<String> = up.seen().into_iter().map(|r| r.uri).collect();
     assert_eq!(uris, ["/one", "/two", "/three", "/four", "/five", "/six"]);
     // The framing watch went on counting across the parks: a request
     // framed both ways is still found (and refused) after them.
-    tokio::time::sleep(PARK).await;
     write_raw(&mut s, b"POST /seven HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n").await;
     let seven = read_until_quiet(&mut s, QUIET).await;
     assert!(seven.starts_with("HTTP/1.1 400 "), "{seven}");
