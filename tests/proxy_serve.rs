@@ -1861,6 +1861,15 @@ async fn lame_duck_finishes_requests_in_flight_then_exits() {
 /// as its last answer is flushed and it has nothing to read.
 const PARK: Duration = Duration::from_millis(300);
 
+/// Sends `bytes` on a raw client connection and requires a 200 answer
+/// ending in `end`; returns what arrived.
+async fn answered(s: &mut tokio::net::TcpStream, bytes: &[u8], end: &str) -> String {
+    write_raw(s, bytes).await;
+    let got = read_until_end(s, end).await;
+    assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{got}");
+    got
+}
+
 /// An idle keep-alive connection parks between requests (hyper's
 /// connection and its buffers are dropped, the socket kept, see
 /// src/proxy/stream.rs): every later request on it is served, whatever its
@@ -1872,12 +1881,9 @@ async fn a_parked_keep_alive_connection_serves_every_later_request() {
     let mut s = tokio::net::TcpStream::connect(edge.addr())
         .await
         .expect("connect");
-    // Sends `bytes`, requires a 200 answer ending in `end`, then leaves the
-    // connection idle long enough to park.
+    // Each answer is followed by PARK of silence, so the connection parks.
     async fn served(s: &mut tokio::net::TcpStream, bytes: &[u8], end: &str) -> String {
-        write_raw(s, bytes).await;
-        let got = read_until_end(s, end).await;
-        assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{got}");
+        let got = answered(s, bytes, end).await;
         tokio::time::sleep(PARK).await;
         got
     }
@@ -1917,9 +1923,7 @@ async fn a_connection_waiting_for_its_answer_does_not_park() {
     let mut s = tokio::net::TcpStream::connect(edge.addr())
         .await
         .expect("connect");
-    write_raw(&mut s, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n").await;
-    let first = read_until_end(&mut s, "slow").await;
-    assert!(first.starts_with("HTTP/1.1 200 OK\r\n"), "{first}");
+    let first = answered(&mut s, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", "slow").await;
     assert!(first.ends_with("slow"), "{first}");
     write_raw(
         &mut s,
@@ -1946,9 +1950,7 @@ async fn a_parked_connection_can_upgrade_to_a_websocket() {
     let mut s = tokio::net::TcpStream::connect(edge.addr())
         .await
         .expect("connect");
-    write_raw(&mut s, b"GET /page HTTP/1.1\r\nHost: x\r\n\r\n").await;
-    let page = read_until_end(&mut s, "ok").await;
-    assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{page}");
+    answered(&mut s, b"GET /page HTTP/1.1\r\nHost: x\r\n\r\n", "ok").await;
     tokio::time::sleep(PARK).await;
     let url = format!("ws://127.0.0.1:{}/ws", edge.port);
     let (mut ws, res) = tokio_tungstenite::client_async(url, s)

@@ -435,9 +435,8 @@ impl Conn {
                     // nats-server's processConnect: activity, and a round
                     // trip estimated from the connection's start.
                     self.rtt_known = true;
-                    self.handle
-                        .activity
-                        .touch(stats::epoch_nanos(std::time::SystemTime::now()));
+                    let at = self.batch.stamp();
+                    self.handle.activity.touch(at);
                 }
                 return accepted;
             }
