@@ -205,9 +205,11 @@ fn server_line(logtime: bool, level: Level, message: std::fmt::Arguments<'_>) ->
     line
 }
 
-/// Appends one proxy access line as it is (a newline is added); written
-/// within [`FLUSH_EVERY`].
-pub fn access(message: std::fmt::Arguments<'_>) {
+/// Appends one proxy access line, which `render` writes into the log's
+/// buffer (a newline is added): the request path renders in place, with no
+/// formatting machinery or line allocation per request. Written within
+/// [`FLUSH_EVERY`].
+pub fn access(render: impl FnOnce(&mut Vec<u8>)) {
     FLUSHER.call_once(|| {
         let spawned = std::thread::Builder::new()
             .name("edge-log".into())
@@ -221,10 +223,15 @@ pub fn access(message: std::fmt::Arguments<'_>) {
     });
     let mut l = logger();
     if let Sink::Syslog(s) = &mut l.sink {
-        s.send(Level::Info, message);
+        let mut line = Vec::new();
+        render(&mut line);
+        s.send(
+            Level::Info,
+            format_args!("{}", String::from_utf8_lossy(&line)),
+        );
         return;
     }
-    let _ = l.buf.write_fmt(message);
+    render(&mut l.buf);
     l.buf.push(b'\n');
     if l.buf.len() >= HIGH_WATER || UNBUFFERED.load(Ordering::Relaxed) {
         flush_locked(&mut l);
@@ -291,10 +298,4 @@ macro_rules! log_debug {
             $crate::log::write($crate::log::Level::Debug, format_args!($($arg)*))
         }
     };
-}
-
-/// A proxy access line, buffered (see [`log::access`](crate::log::access)).
-#[macro_export]
-macro_rules! log_access {
-    ($($arg:tt)*) => { $crate::log::access(format_args!($($arg)*)) };
 }

@@ -1861,6 +1861,21 @@ async fn lame_duck_finishes_requests_in_flight_then_exits() {
 /// as its last answer is flushed and it has nothing to read.
 const PARK: Duration = Duration::from_millis(300);
 
+/// Opens more idle connections than the 64 (`KEEP_BUFFERED` in
+/// src/proxy/stream.rs) that keep their buffers, so that the test's own
+/// connection parks whenever it is idle; keep them open for the test.
+async fn crowd(edge: &Edge) -> Vec<tokio::net::TcpStream> {
+    let mut open = Vec::new();
+    for _ in 0..65 {
+        open.push(
+            tokio::net::TcpStream::connect(edge.addr())
+                .await
+                .expect("connect"),
+        );
+    }
+    open
+}
+
 /// Sends `bytes` on a raw client connection and requires a 200 answer
 /// ending in `end`; returns what arrived.
 async fn answered(s: &mut tokio::net::TcpStream, bytes: &[u8], end: &str) -> String {
@@ -1870,10 +1885,10 @@ async fn answered(s: &mut tokio::net::TcpStream, bytes: &[u8], end: &str) -> Str
     got
 }
 
-/// An idle keep-alive connection parks between requests (hyper's
-/// connection and its buffers are dropped, the socket kept, see
-/// src/proxy/stream.rs): every later request on it is served, whatever its
-/// shape, in order, on the same socket.
+/// An idle keep-alive connection parks between requests once many are
+/// open (hyper's connection and its buffers are dropped, the socket kept,
+/// see src/proxy/stream.rs): every later request on it is served, whatever
+/// its shape, in order, on the same socket.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_parked_keep_alive_connection_serves_every_later_request() {
     let up = Upstream::start(|seen| text(200, &format!("{} {};", seen.uri, seen.body.len()))).await;
@@ -1881,6 +1896,7 @@ async fn a_parked_keep_alive_connection_serves_every_later_request() {
     let mut s = tokio::net::TcpStream::connect(edge.addr())
         .await
         .expect("connect");
+    let _crowd = crowd(&edge).await;
     // Each answer is followed by PARK of silence, so the connection parks.
     async fn served(s: &mut tokio::net::TcpStream, bytes: &[u8], end: &str) -> String {
         let got = answered(s, bytes, end).await;
@@ -1923,6 +1939,7 @@ async fn a_connection_waiting_for_its_answer_does_not_park() {
     let mut s = tokio::net::TcpStream::connect(edge.addr())
         .await
         .expect("connect");
+    let _crowd = crowd(&edge).await;
     let first = answered(&mut s, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", "slow").await;
     assert!(first.ends_with("slow"), "{first}");
     write_raw(
@@ -1950,6 +1967,7 @@ async fn a_parked_connection_can_upgrade_to_a_websocket() {
     let mut s = tokio::net::TcpStream::connect(edge.addr())
         .await
         .expect("connect");
+    let _crowd = crowd(&edge).await;
     answered(&mut s, b"GET /page HTTP/1.1\r\nHost: x\r\n\r\n", "ok").await;
     tokio::time::sleep(PARK).await;
     let url = format!("ws://127.0.0.1:{}/ws", edge.port);

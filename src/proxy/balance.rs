@@ -22,6 +22,8 @@ pub const PASSIVE_EJECTION: Duration = Duration::from_secs(10);
 pub struct TargetState {
     /// The upstream.
     pub target: Target,
+    /// The upstream as the access log and errors show it (formatted once).
+    pub label: String,
     /// Passes active health checks (true until a check says otherwise).
     healthy: AtomicBool,
     /// Out of the rotation until this many ms after the balancer's epoch.
@@ -78,6 +80,7 @@ impl Balancer {
                 .iter()
                 .map(|t| TargetState {
                     target: t.clone(),
+                    label: t.to_string(),
                     healthy: AtomicBool::new(true),
                     ejected_until: AtomicU64::new(0),
                     in_flight: AtomicUsize::new(0),
@@ -96,6 +99,11 @@ impl Balancer {
     pub fn with_ejection(mut self, ejection: Duration) -> Self {
         self.ejection = ejection;
         self
+    }
+
+    /// Target `i` and its state.
+    pub fn get(&self, i: usize) -> Option<&TargetState> {
+        self.targets.get(i)
     }
 
     /// The targets, in plan order.

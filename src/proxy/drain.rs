@@ -49,6 +49,11 @@ impl Drain {
         Open(Arc::clone(self))
     }
 
+    /// How many connections are open now.
+    pub fn open_connections(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
     /// Completes once no tracked connection is left.
     pub async fn finished(&self) {
         loop {

@@ -43,6 +43,10 @@ pub fn is_websocket_upgrade(method: &http::Method, headers: &HeaderMap) -> bool 
 /// the message was framed by the encoding; forwarding both is how requests
 /// get smuggled).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // The common head has none: answer that without allocating.
+    if !keep_upgrade && !HOP_BY_HOP.iter().any(|n| headers.contains_key(*n)) {
+        return;
+    }
     let mut gone: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()

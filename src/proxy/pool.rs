@@ -159,7 +159,9 @@ impl Pool {
                 let mut all = self.0.idle.lock().unwrap_or_else(|p| p.into_inner());
                 let list = &mut all.iter_mut().find(|(k, _)| k == key)?.1;
                 let timeout = self.0.idle_timeout;
-                list.retain(|i| i.since.elapsed() < timeout && !i.sender.is_closed());
+                // One clock reading for the whole list.
+                let now = Instant::now();
+                list.retain(|i| now.duration_since(i.since) < timeout && !i.sender.is_closed());
                 let at = list
                     .iter()
                     .rposition(|i| i.thread == here)

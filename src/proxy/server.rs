@@ -412,7 +412,7 @@ async fn serve_connection_as<S>(
             framing,
             Arc::clone(&framed_twice),
         )
-        .parking(&conn.answered, &slot);
+        .parking(&conn.answered, &slot, &drain);
         // Boxed, so a parked connection's task keeps none of hyper's state.
         let served = Box::pin(
             hyper::server::conn::http1::Builder::new()
@@ -561,7 +561,9 @@ async fn handle(
                     Ordering::Relaxed,
                 );
                 if route.options.ws && is_websocket_upgrade(req.method(), req.headers()) {
-                    ws::proxy(route, rt, &conn, req, Some(shared.drain.track())).await
+                    // Boxed: the rare upgrade's state stays out of every
+                    // request's future (hyper moves that into a box).
+                    Box::pin(ws::proxy(route, rt, &conn, req, Some(shared.drain.track()))).await
                 } else {
                     web(route, rt, &conn, req).await
                 }

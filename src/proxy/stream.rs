@@ -15,7 +15,12 @@
 //! instead of being shut down. The server then waits for the socket to be
 //! readable (no buffer) and serves the next request with a new hyper
 //! connection, carrying the framing watch over so request numbers go on.
+//!
+//! Parking costs a new hyper connection and new buffers per request, so
+//! while a listener has at most [`KEEP_BUFFERED`] connections open they
+//! keep theirs (at most 1 MiB in all); past that, every idle one parks.
 
+use super::drain::Drain;
 use super::framing::{FramedTwice, FramingWatch};
 use std::io;
 use std::pin::Pin;
@@ -24,6 +29,11 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Open connections up to which an idle one keeps hyper's buffers rather
+/// than parking: 64 x 16 KiB is 1 MiB, and busy keep-alive clients are
+/// then served without a new connection state per request.
+pub(super) const KEEP_BUFFERED: usize = 64;
 
 /// Idle tracking for `timeout`: the last time bytes moved, and the
 /// allowed idle time (set by the route of the latest request; 0 = none).
@@ -112,6 +122,8 @@ struct Parking<S> {
     /// Responses handed to hyper and dropped by it so far.
     answered: AnswerCount,
     slot: ParkSlot<S>,
+    /// The listener's connection count (see [`KEEP_BUFFERED`]).
+    drain: Arc<Drain>,
     /// hyper flushed with everything answered, and wrote nothing since.
     flushed_idle: bool,
     /// hyper's last read found nothing (a flush may have to wake it).
@@ -148,12 +160,19 @@ impl<S> ClientStream<S> {
         }
     }
 
-    /// Lets the stream park its connection once idle, into `slot`;
+    /// Lets the stream park its connection once idle, into `slot`, while
+    /// `drain` counts more than [`KEEP_BUFFERED`] open connections;
     /// `answered` counts the requests answered so far.
-    pub(super) fn parking(mut self, answered: &AnswerCount, slot: &ParkSlot<S>) -> Self {
+    pub(super) fn parking(
+        mut self,
+        answered: &AnswerCount,
+        slot: &ParkSlot<S>,
+        drain: &Arc<Drain>,
+    ) -> Self {
         self.parking = Some(Parking {
             answered: answered.clone(),
             slot: Arc::clone(slot),
+            drain: Arc::clone(drain),
             flushed_idle: false,
             read_waiting: false,
             parked: false,
@@ -193,7 +212,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for ClientStream<S> {
             Poll::Pending => {
                 let idle = this.all_answered();
                 if let Some(p) = &mut this.parking {
-                    if idle && p.flushed_idle {
+                    if idle && p.flushed_idle && p.drain.open_connections() > KEEP_BUFFERED {
                         // Nothing to read, nothing owed: hyper closes its
                         // side cleanly and the stream comes back.
                         p.parked = true;

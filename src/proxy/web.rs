@@ -49,8 +49,15 @@ pub async fn web(
     req: Request<hyper::body::Incoming>,
 ) -> Outcome {
     let opts = &route.options;
-    let (parts, body) = req.into_parts();
-    let url = parts.uri.to_string();
+    let (mut parts, body) = req.into_parts();
+    // hyper's extensions (the header case map) go to the upstream request:
+    // moved there, cloned only while another target may be tried.
+    let mut extensions = std::mem::take(&mut parts.extensions);
+    // An origin-form target is its path and query: no copy needed.
+    let url: std::borrow::Cow<'_, str> = match parts.uri.path_and_query() {
+        Some(pq) if parts.uri.scheme().is_none() => pq.as_str().into(),
+        _ => parts.uri.to_string().into(),
+    };
     let incoming = Incoming::of(&parts, &url, conn.peer, conn.tls);
     let strip = route.strip_prefix.then_some(route.path.as_str());
     let mut body: ReqBody = boxed(body);
@@ -74,10 +81,12 @@ pub async fn web(
             let (err, up) = last.unwrap_or((ProxyError::NoTarget, "-".to_owned()));
             return failed(route, rt, &err, up);
         };
-        let target = pick.target().clone();
-        let shown = target.to_string();
-        let path = outgoing_path(opts, &target, &incoming, strip);
-        let headers = outgoing_headers(opts, &target, &incoming, Kind::Web);
+        let Some(state) = rt.balancer.get(pick.index()) else {
+            return failed(route, rt, &ProxyError::NoTarget, "-".to_owned());
+        };
+        let (target, shown) = (&state.target, state.label.clone());
+        let path = outgoing_path(opts, target, &incoming, strip);
+        let headers = outgoing_headers(opts, target, &incoming, Kind::Web);
         let had_body = !retryable && body.as_ref().is_some_and(|b| !b.is_end_stream());
         let req_body = if retryable {
             empty()
@@ -87,14 +96,14 @@ pub async fn web(
         let uri = if opts.to_proxy {
             path.parse()
         } else {
-            upstream_uri(&target, &path)
+            upstream_uri(target, &path)
         };
         let Ok(uri) = uri else {
             return failed(route, rt, &ProxyError::BadRequest(path), shown);
         };
         let origin = opts.follow_redirects.then(|| redirect::Origin {
             method: parts.method.clone(),
-            url: upstream_uri(&target, &path).map_or(path.clone(), |u| u.to_string()),
+            url: upstream_uri(target, &path).map_or(path.clone(), |u| u.to_string()),
             headers: headers.clone(),
             had_body,
         });
@@ -102,11 +111,16 @@ pub async fn web(
         *up.method_mut() = parts.method.clone();
         *up.uri_mut() = uri;
         *up.headers_mut() = headers;
-        *up.extensions_mut() = parts.extensions.clone();
+        let last_try = !retryable || rt.balancer.targets().count() <= tried.len() + 1;
+        *up.extensions_mut() = if last_try {
+            std::mem::take(&mut extensions)
+        } else {
+            extensions.clone()
+        };
         if let Some(h) = &rt.hooks {
             h.proxy_req(&mut up, &incoming);
         }
-        let sent = send(rt, opts.to_proxy, &target, up);
+        let sent = send(rt, opts.to_proxy, target, up);
         let result = match opts.proxy_timeout {
             Some(t) => match tokio::time::timeout(t, sent).await {
                 Ok(r) => r,
@@ -124,7 +138,10 @@ pub async fn web(
             Ok(res) => {
                 let res = match origin {
                     Some(origin) => {
-                        match redirect::follow(rt, opts.proxy_timeout, origin, res).await {
+                        // Boxed, as only `follow_redirects` routes need it.
+                        let followed =
+                            Box::pin(redirect::follow(rt, opts.proxy_timeout, origin, res));
+                        match followed.await {
                             Ok(res) => res,
                             Err(err) => return failed(route, rt, &err, shown),
                         }
@@ -134,7 +151,7 @@ pub async fn web(
                 let cx = Context {
                     req: &incoming,
                     version: parts.version,
-                    target: &target,
+                    target,
                 };
                 let mut res = proxied_response(route, &cx, res, false);
                 if let Some(h) = &rt.hooks {
