@@ -23,7 +23,7 @@ pub struct TargetState {
     /// The upstream.
     pub target: Target,
     /// The upstream as the access log and errors show it (formatted once).
-    pub label: String,
+    label: String,
     /// Passes active health checks (true until a check says otherwise).
     healthy: AtomicBool,
     /// Out of the rotation until this many ms after the balancer's epoch.
@@ -54,6 +54,11 @@ impl InFlight {
     /// The target chosen.
     pub fn target(&self) -> &Target {
         &self.balancer.targets[self.index].target
+    }
+
+    /// The target as logs and errors show it (formatted once).
+    pub fn label(&self) -> &str {
+        &self.balancer.targets[self.index].label
     }
 
     /// Its index in the route's targets.
@@ -99,11 +104,6 @@ impl Balancer {
     pub fn with_ejection(mut self, ejection: Duration) -> Self {
         self.ejection = ejection;
         self
-    }
-
-    /// Target `i` and its state.
-    pub fn get(&self, i: usize) -> Option<&TargetState> {
-        self.targets.get(i)
     }
 
     /// The targets, in plan order.

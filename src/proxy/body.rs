@@ -89,14 +89,7 @@ impl AccessLog {
         out.extend_from_slice(b" \"");
         out.extend_from_slice(self.method.as_str().as_bytes());
         out.push(b' ');
-        match self.path.path_and_query() {
-            Some(pq) if self.path.scheme().is_none() => {
-                out.extend_from_slice(pq.as_str().as_bytes());
-            }
-            _ => {
-                let _ = write!(out, "{}", self.path);
-            }
-        }
+        out.extend_from_slice(super::forward::request_target(&self.path).as_bytes());
         out.extend_from_slice(b"\" ");
         out.extend_from_slice(n.format(self.status).as_bytes());
         out.extend_from_slice(b" upstream=");

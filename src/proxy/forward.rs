@@ -27,6 +27,16 @@ pub struct Incoming<'a> {
     pub tls: bool,
 }
 
+/// The request target as text, as `Uri`'s `Display` writes it: an
+/// origin-form target is borrowed (its path and query), any other form is
+/// written out.
+pub fn request_target(uri: &http::Uri) -> std::borrow::Cow<'_, str> {
+    match uri.path_and_query() {
+        Some(pq) if uri.scheme().is_none() => pq.as_str().into(),
+        _ => uri.to_string().into(),
+    }
+}
+
 impl<'a> Incoming<'a> {
     /// The request as both the web and the WebSocket passes read it:
     /// `url` is the request target as text (`parts.uri`'s).

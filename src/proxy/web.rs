@@ -6,7 +6,9 @@ use super::balance::InFlight;
 use super::body::{boxed, empty, ReqBody, ResBody};
 use super::client;
 use super::error::{error_response, ProxyError};
-use super::forward::{outgoing_headers, outgoing_path, upstream_uri, Incoming, Kind};
+use super::forward::{
+    outgoing_headers, outgoing_path, request_target, upstream_uri, Incoming, Kind,
+};
 use super::pool::{PoolError, UpstreamBody};
 use super::redirect;
 use super::response::{self, Context};
@@ -53,11 +55,7 @@ pub async fn web(
     // hyper's extensions (the header case map) go to the upstream request:
     // moved there, cloned only while another target may be tried.
     let mut extensions = std::mem::take(&mut parts.extensions);
-    // An origin-form target is its path and query: no copy needed.
-    let url: std::borrow::Cow<'_, str> = match parts.uri.path_and_query() {
-        Some(pq) if parts.uri.scheme().is_none() => pq.as_str().into(),
-        _ => parts.uri.to_string().into(),
-    };
+    let url = request_target(&parts.uri);
     let incoming = Incoming::of(&parts, &url, conn.peer, conn.tls);
     let strip = route.strip_prefix.then_some(route.path.as_str());
     let mut body: ReqBody = boxed(body);
@@ -81,10 +79,7 @@ pub async fn web(
             let (err, up) = last.unwrap_or((ProxyError::NoTarget, "-".to_owned()));
             return failed(route, rt, &err, up);
         };
-        let Some(state) = rt.balancer.get(pick.index()) else {
-            return failed(route, rt, &ProxyError::NoTarget, "-".to_owned());
-        };
-        let (target, shown) = (&state.target, state.label.clone());
+        let (target, shown) = (pick.target(), pick.label().to_owned());
         let path = outgoing_path(opts, target, &incoming, strip);
         let headers = outgoing_headers(opts, target, &incoming, Kind::Web);
         let had_body = !retryable && body.as_ref().is_some_and(|b| !b.is_end_stream());

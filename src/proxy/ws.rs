@@ -40,13 +40,14 @@ pub async fn proxy(
     let opts = &route.options;
     let client_side = hyper::upgrade::on(&mut req);
     let (parts, _body) = req.into_parts();
+    // Owned: the splice task's open/close events carry it.
     let url = parts.uri.to_string();
     let incoming = Incoming::of(&parts, &url, conn.peer, conn.tls);
     let Some(pick) = rt.balancer.pick(conn.peer.ip(), &[]) else {
         return failed(route, rt, &ProxyError::NoTarget, "-".to_owned());
     };
     let target = pick.target().clone();
-    let shown = target.to_string();
+    let shown = pick.label().to_owned();
     let strip = route.strip_prefix.then_some(route.path.as_str());
     let path = outgoing_path(opts, &target, &incoming, strip);
     let uri = if opts.to_proxy {
