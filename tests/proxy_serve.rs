@@ -448,6 +448,82 @@ async fn timeout_closes_an_idle_client_connection() {
     assert!(waited < Duration::from_secs(4), "not closed: {waited:?}");
 }
 
+/// CPU time (user + system) the process has used so far, from
+/// /proc/PID/stat, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let after = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = after.split(' ').collect();
+    let field = |i: usize| fields[i].parse::<u64>().expect("ticks");
+    // utime and stime are fields 14 and 15, 12 and 13 after the name.
+    field(11) + field(12)
+}
+
+/// An idle keep-alive connection costs no CPU: a regression once made a
+/// connection that keeps its buffers (few open) poll itself in a loop
+/// while idle, a whole core per listener.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_keep_alive_connection_uses_no_cpu() {
+    let up = Upstream::ok().await;
+    let edge = Edge::start(&config(&up, "  target: \"UP\""));
+    let mut s = tokio::net::TcpStream::connect(edge.addr())
+        .await
+        .expect("connect");
+    answered(&mut s, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", "ok").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = cpu_ticks(edge.pid());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let used = cpu_ticks(edge.pid()) - before;
+    // 2 s at 100 ticks/s: a busy loop shows ~200; idle is 0 or 1.
+    assert!(used <= 20, "{used} ticks of CPU in 2 s idle");
+    // Still served.
+    answered(&mut s, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", "ok").await;
+}
+
+/// A client gets 30 s (hyper's and about nginx's `client_header_timeout`)
+/// for a whole request head, counted from the connection's start or the
+/// previous answer; then the connection closes without an answer. One
+/// whose request is being served is not cut.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unfinished_request_head_is_closed_after_30s() {
+    use tokio::io::AsyncWriteExt;
+    let up = Upstream::ok().await;
+    let edge = Edge::start(&config(&up, "  target: \"UP\""));
+    let mut partial = tokio::net::TcpStream::connect(edge.addr())
+        .await
+        .expect("connect");
+    let mut idle = tokio::net::TcpStream::connect(edge.addr())
+        .await
+        .expect("connect");
+    answered(&mut idle, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", "ok").await;
+    let started = std::time::Instant::now();
+    partial
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n")
+        .await
+        .expect("write");
+    let got = read_until_quiet(&mut partial, Duration::from_secs(40)).await;
+    let waited = started.elapsed();
+    assert_eq!(got, "", "no answer to half a head");
+    assert!(
+        waited >= Duration::from_secs(29),
+        "closed early: {waited:?}"
+    );
+    assert!(waited < Duration::from_secs(36), "not closed: {waited:?}");
+    // The idle one waited as long since its answer: closed too.
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read(&mut idle, &mut buf),
+    )
+    .await
+    .expect("idle connection closed")
+    .unwrap_or(0);
+    assert_eq!(n, 0, "idle connection closed");
+    // Others are served.
+    assert_eq!(get(&edge.url("/"), &[]).await.status, 200);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn access_log_line_per_request() {
     let up = Upstream::start(|_| text(201, "12345")).await;

@@ -6,9 +6,12 @@
 //! listener reports itself drained (the process waits at most the lame
 //! duck duration for that, as nginx's `worker_shutdown_timeout`).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use tokio::sync::Notify;
+use std::task::{Context, Poll, Waker};
+use tokio::sync::{futures::Notified, Notify};
 
 /// One listener's drain state, shared by its workers and connections.
 #[derive(Debug, Default)]
@@ -33,14 +36,16 @@ impl Drain {
     }
 
     /// Completes once draining has started.
-    pub async fn started(&self) {
-        let notified = self.start.notified();
-        tokio::pin!(notified);
+    pub fn started(&self) -> Started<'_> {
+        let mut notified = Box::pin(self.start.notified());
+        // Registered now, so a start between here and the first poll is
+        // not missed.
         notified.as_mut().enable();
-        if self.is_started() {
-            return;
+        Started {
+            drain: self,
+            notified,
+            waker: None,
         }
-        notified.await;
     }
 
     /// Counts a connection until the returned guard is dropped.
@@ -65,6 +70,35 @@ impl Drain {
             }
             notified.await;
         }
+    }
+}
+
+/// The future of [`Drain::started`]. A connection polls it with every
+/// poll of its own, so `Notify` (which takes a lock per poll) is asked
+/// again only when the task's waker changed.
+pub struct Started<'a> {
+    drain: &'a Drain,
+    notified: Pin<Box<Notified<'a>>>,
+    /// The waker `notified` holds.
+    waker: Option<Waker>,
+}
+
+impl Future for Started<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // `start` sets the flag before it wakes anyone.
+        if self.drain.is_started() {
+            return Poll::Ready(());
+        }
+        if self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            return Poll::Pending;
+        }
+        if self.notified.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        self.waker = Some(cx.waker().clone());
+        Poll::Pending
     }
 }
 

@@ -292,18 +292,29 @@ pub fn outgoing_headers(
 }
 
 /// The absolute URI the pooled client connects by: the target's scheme
-/// (`ws` as `http`), authority, and `path`.
+/// (`ws` as `http`), authority, and `path`. Built in one buffer that the
+/// URI then owns, as this runs once per request.
 pub fn upstream_uri(target: &Target, path: &str) -> Result<http::Uri, http::uri::InvalidUri> {
     let scheme = match target.scheme {
-        Scheme::Http | Scheme::Ws => "http",
-        Scheme::Https | Scheme::Wss => "https",
+        Scheme::Http | Scheme::Ws => "http://",
+        Scheme::Https | Scheme::Wss => "https://",
     };
-    let host = if target.host.contains(':') {
-        format!("[{}]", target.host)
+    let mut port = itoa::Buffer::new();
+    let port = port.format(target.port);
+    let mut uri =
+        String::with_capacity(scheme.len() + target.host.len() + port.len() + path.len() + 3);
+    uri.push_str(scheme);
+    if target.host.contains(':') {
+        uri.push('[');
+        uri.push_str(&target.host);
+        uri.push(']');
     } else {
-        target.host.clone()
-    };
-    format!("{scheme}://{host}:{}{path}", target.port).parse()
+        uri.push_str(&target.host);
+    }
+    uri.push(':');
+    uri.push_str(port);
+    uri.push_str(path);
+    http::Uri::from_maybe_shared(bytes::Bytes::from(uri))
 }
 
 #[cfg(test)]
@@ -332,6 +343,30 @@ mod tests {
         assert_eq!(base64(b"foo"), "Zm9v");
         assert_eq!(base64(b"foobar"), "Zm9vYmFy");
         assert_eq!(base64(b"user:pass"), "dXNlcjpwYXNz");
+    }
+
+    #[test]
+    fn upstream_uris() {
+        let target = |scheme, host: &str, port| Target {
+            scheme,
+            host: host.into(),
+            port,
+            path: "/".into(),
+        };
+        let uri = |t: &Target, path| upstream_uri(t, path).map(|u| u.to_string());
+        assert_eq!(
+            uri(&target(Scheme::Ws, "::1", 8080), "/a?b=1")
+                .ok()
+                .as_deref(),
+            Some("http://[::1]:8080/a?b=1")
+        );
+        assert_eq!(
+            uri(&target(Scheme::Wss, "example.com", 443), "/")
+                .ok()
+                .as_deref(),
+            Some("https://example.com:443/")
+        );
+        assert!(uri(&target(Scheme::Http, "a", 80), "/bad path").is_err());
     }
 
     #[test]

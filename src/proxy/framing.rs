@@ -88,6 +88,12 @@ impl FramingWatch {
         matches!(self.state, State::Head) && self.pending.is_empty()
     }
 
+    /// Waiting for, or collecting, a request head (not in a body, not
+    /// off).
+    pub fn in_head(&self) -> bool {
+        matches!(self.state, State::Head)
+    }
+
     /// How many request heads it has seen.
     pub fn heads(&self) -> u64 {
         self.heads
@@ -124,6 +130,17 @@ impl FramingWatch {
                     } else {
                         b"\r\n\r\n".as_slice()
                     };
+                    if self.pending.is_empty() {
+                        // The usual read holds whole heads: each is
+                        // followed where it lies, never copied.
+                        let take = bytes.len().min(MAX_HEAD + 1);
+                        if let Some(at) = find(&bytes[..take], end) {
+                            let (part, rest) = bytes.split_at(at + end.len());
+                            bytes = rest;
+                            self.state = self.after(part, found);
+                            continue;
+                        }
+                    }
                     // A head's search starts a few bytes back: its end may
                     // straddle two reads.
                     let from = self.pending.len().saturating_sub(end.len() - 1);
@@ -235,7 +252,7 @@ fn trim(value: &[u8]) -> &[u8] {
 
 /// Where `needle` first occurs in `hay`.
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
 #[cfg(test)]

@@ -9,13 +9,13 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 /// The hop-by-hop headers edge never forwards (besides those named in
 /// `Connection`); `upgrade` is kept for WebSocket upgrades on `ws` routes.
-const HOP_BY_HOP: [&str; 6] = [
-    "connection",
-    "proxy-connection",
-    "keep-alive",
-    "te",
-    "transfer-encoding",
-    "upgrade",
+static HOP_BY_HOP: [HeaderName; 6] = [
+    header::CONNECTION,
+    HeaderName::from_static("proxy-connection"),
+    HeaderName::from_static("keep-alive"),
+    header::TE,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 /// True when a comma-separated header (any of its lines) holds `token`,
@@ -44,7 +44,9 @@ pub fn is_websocket_upgrade(method: &http::Method, headers: &HeaderMap) -> bool 
 /// get smuggled).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     // The common head has none: answer that without allocating.
-    if !keep_upgrade && !HOP_BY_HOP.iter().any(|n| headers.contains_key(*n)) {
+    // One pass over the (few) names, not a hashed lookup per hop-by-hop
+    // name.
+    if !keep_upgrade && !headers.keys().any(|n| HOP_BY_HOP.contains(n)) {
         return;
     }
     let mut gone: Vec<HeaderName> = headers
@@ -54,7 +56,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         .flat_map(|s| s.split(','))
         .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
         .collect();
-    gone.extend(HOP_BY_HOP.iter().map(|n| HeaderName::from_static(n)));
+    gone.extend(HOP_BY_HOP.iter().cloned());
     if headers.contains_key(header::TRANSFER_ENCODING) {
         gone.push(header::CONTENT_LENGTH);
     }

@@ -22,12 +22,22 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 /// Which upstream a connection goes to.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Debug)]
 struct Key {
     tls: bool,
     host: String,
     port: u16,
 }
+
+impl Key {
+    fn is(&self, tls: bool, host: &str, port: u16) -> bool {
+        self.tls == tls && self.port == port && self.host == host
+    }
+}
+
+/// An upstream's place in the pool's list (upstreams are only ever added,
+/// so the place is stable), found once per request without allocating.
+type Place = usize;
 
 /// A connection waiting for its next request.
 struct Idle {
@@ -86,62 +96,60 @@ impl Pool {
         &self,
         mut req: Request<ReqBody>,
     ) -> Result<Response<UpstreamBody>, PoolError> {
-        let uri = req.uri().clone();
+        let uri = std::mem::take(req.uri_mut());
         let tls = uri.scheme_str() == Some("https");
         let Some(host) = uri.host() else {
             return Err(PoolError::NoHost(uri));
         };
-        let key = Key {
-            tls,
-            host: host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_owned(),
-            port: uri.port_u16().unwrap_or(if tls { 443 } else { 80 }),
-        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let (place, idle) = self.take_idle(tls, host, port);
+        let uri = uri.into_parts();
         if !req.headers().contains_key(header::HOST) {
             if let Some(v) = uri
-                .authority()
+                .authority
+                .as_ref()
                 .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
             {
                 req.headers_mut().insert(header::HOST, v);
             }
         }
-        let origin = uri
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .parse::<Uri>()
-            .unwrap_or_else(|_| Uri::from_static("/"));
-        *req.uri_mut() = origin;
+        // Origin form: the path and query alone (shared, not parsed again).
+        let mut origin = http::uri::Parts::default();
+        origin.path_and_query = uri.path_and_query;
+        *req.uri_mut() = Uri::from_parts(origin).unwrap_or_else(|_| Uri::from_static("/"));
 
-        let mut req = req;
-        if let Some(mut sender) = self.take_idle(&key).await {
-            match sender.try_send_request(req).await {
-                Ok(res) => return Ok(self.wrap(res, key, sender)),
-                Err(mut e) => match e.take_message() {
-                    // Closed by the upstream before it went out: again,
-                    // on a new connection.
-                    Some(unsent) => req = unsent,
-                    None => return Err(PoolError::Http(e.into_error())),
-                },
+        if let Some(mut sender) = idle {
+            // Ready at once unless the previous response's end is still
+            // being processed by the connection's task.
+            if sender.ready().await.is_ok() {
+                match sender.try_send_request(req).await {
+                    Ok(res) => return Ok(self.wrap(res, place, sender)),
+                    Err(mut e) => match e.take_message() {
+                        // Closed by the upstream before it went out:
+                        // again, on a new connection.
+                        Some(unsent) => req = unsent,
+                        None => return Err(PoolError::Http(e.into_error())),
+                    },
+                }
             }
         }
-        let mut sender = self.connect(&key).await?;
+        let mut sender = self.connect(place).await?;
         let res = sender.send_request(req).await?;
-        Ok(self.wrap(res, key, sender))
+        Ok(self.wrap(res, place, sender))
     }
 
     fn wrap(
         &self,
         res: Response<hyper::body::Incoming>,
-        key: Key,
+        place: Place,
         sender: SendRequest<ReqBody>,
     ) -> Response<UpstreamBody> {
         // An upgraded connection is the WebSocket's now, never idle.
         let reusable = self.0.max_idle > 0 && res.status() != http::StatusCode::SWITCHING_PROTOCOLS;
         let slot = reusable.then(|| Slot {
             pool: self.clone(),
-            key,
+            place,
             sender,
         });
         res.map(|inner| UpstreamBody {
@@ -151,38 +159,49 @@ impl Pool {
         })
     }
 
-    /// An idle connection to `key` that is still open and ready.
-    async fn take_idle(&self, key: &Key) -> Option<SendRequest<ReqBody>> {
+    /// The upstream's place in the list (added on first use) and an idle
+    /// connection to it that is still open, preferring one driven by the
+    /// caller's own worker thread.
+    fn take_idle(&self, tls: bool, host: &str, port: u16) -> (Place, Option<SendRequest<ReqBody>>) {
         let here = std::thread::current().id();
-        loop {
-            let idle = {
-                let mut all = self.0.idle.lock().unwrap_or_else(|p| p.into_inner());
-                let list = &mut all.iter_mut().find(|(k, _)| k == key)?.1;
-                let timeout = self.0.idle_timeout;
-                // One clock reading for the whole list.
-                let now = Instant::now();
-                list.retain(|i| now.duration_since(i.since) < timeout && !i.sender.is_closed());
-                let at = list
-                    .iter()
-                    .rposition(|i| i.thread == here)
-                    .or_else(|| list.len().checked_sub(1))?;
-                list.swap_remove(at)
-            };
-            let mut sender = idle.sender;
-            // Ready at once unless the previous response's end is still
-            // being processed by the connection's task.
-            if sender.ready().await.is_ok() {
-                return Some(sender);
+        let mut all = self.0.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let place = match all.iter().position(|(k, _)| k.is(tls, host, port)) {
+            Some(place) => place,
+            None => {
+                let key = Key {
+                    tls,
+                    host: host.to_owned(),
+                    port,
+                };
+                all.push((key, Vec::new()));
+                all.len() - 1
             }
-        }
+        };
+        let list = &mut all[place].1;
+        let timeout = self.0.idle_timeout;
+        // One clock reading for the whole list.
+        let now = Instant::now();
+        list.retain(|i| now.duration_since(i.since) < timeout && !i.sender.is_closed());
+        let idle = list
+            .iter()
+            .rposition(|i| i.thread == here)
+            .or_else(|| list.len().checked_sub(1))
+            .map(|at| list.swap_remove(at).sender);
+        (place, idle)
     }
 
-    /// Opens a connection to `key` and starts its task on this runtime.
-    async fn connect(&self, key: &Key) -> Result<SendRequest<ReqBody>, PoolError> {
+    /// Opens a connection to the upstream at `place` and starts its task
+    /// on this runtime.
+    async fn connect(&self, place: Place) -> Result<SendRequest<ReqBody>, PoolError> {
+        let (tls, host, port) = {
+            let all = self.0.idle.lock().unwrap_or_else(|p| p.into_inner());
+            let key = &all[place].0;
+            (key.tls, key.host.clone(), key.port)
+        };
         let stream = self
             .0
             .connector
-            .connect(&key.host, key.port, key.tls)
+            .connect(&host, port, tls)
             .await
             .map_err(PoolError::Connect)?;
         let (sender, conn) = hyper::client::conn::http1::Builder::new()
@@ -197,7 +216,7 @@ impl Pool {
     }
 
     /// Takes a connection back after its response ended.
-    fn put_back(&self, key: Key, sender: SendRequest<ReqBody>) {
+    fn put_back(&self, place: Place, sender: SendRequest<ReqBody>) {
         if sender.is_closed() {
             return;
         }
@@ -207,10 +226,10 @@ impl Pool {
             thread: std::thread::current().id(),
         };
         let mut all = self.0.idle.lock().unwrap_or_else(|p| p.into_inner());
-        match all.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, list)) if list.len() < self.0.max_idle => list.push(idle),
-            Some(_) => {}
-            None => all.push((key, vec![idle])),
+        if let Some((_, list)) = all.get_mut(place) {
+            if list.len() < self.0.max_idle {
+                list.push(idle);
+            }
         }
     }
 }
@@ -218,7 +237,7 @@ impl Pool {
 /// A connection lent to one response, returned when its body ends.
 struct Slot {
     pool: Pool,
-    key: Key,
+    place: Place,
     sender: SendRequest<ReqBody>,
 }
 
@@ -246,7 +265,7 @@ impl Drop for UpstreamBody {
     fn drop(&mut self) {
         if let Some(slot) = self.slot.take() {
             if self.ended || self.inner.is_end_stream() {
-                slot.pool.put_back(slot.key, slot.sender);
+                slot.pool.put_back(slot.place, slot.sender);
             }
         }
     }

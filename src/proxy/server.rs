@@ -412,12 +412,12 @@ async fn serve_connection_as<S>(
             framing,
             Arc::clone(&framed_twice),
         )
-        .parking(&conn.answered, &slot, &drain);
+        .parking(&conn.answered, &slot, &drain, HEAD_TIMEOUT);
         // Boxed, so a parked connection's task keeps none of hyper's state.
         let served = Box::pin(
             hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEAD_TIMEOUT)
+                // The stream times the wait for a head (see HeadWait).
+                .header_read_timeout(None)
                 .preserve_header_case(true)
                 .max_header_size(MAX_HEAD_BYTES)
                 .serve_connection(TokioIo::new(io), service())
@@ -492,6 +492,8 @@ where
     let mut draining = false;
     loop {
         tokio::select! {
+            // The connection first: the other branches rarely fire.
+            biased;
             _ = conn.as_mut() => return,
             () = drain.started(), if !draining => {
                 conn.as_mut().shutdown();

@@ -19,16 +19,22 @@
 //! Parking costs a new hyper connection and new buffers per request, so
 //! while a listener has at most [`KEEP_BUFFERED`] connections open they
 //! keep theirs (at most 1 MiB in all); past that, every idle one parks.
+//!
+//! The same stream times the wait for a request head ([`HeadWait`]), in
+//! place of hyper's `header_read_timeout`, which arms a new timer for
+//! every request.
 
 use super::drain::Drain;
 use super::framing::{FramedTwice, FramingWatch};
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
 
 /// Open connections up to which an idle one keeps hyper's buffers rather
 /// than parking: 64 x 16 KiB is 1 MiB, and busy keep-alive clients are
@@ -117,6 +123,70 @@ pub(super) struct Parked<S> {
 /// Where a stream that parked itself is handed back when hyper drops it.
 pub(super) type ParkSlot<S> = Arc<Mutex<Option<Parked<S>>>>;
 
+/// The limit on waiting for a request head: from the moment every
+/// request so far is answered (or the connection opened) until the next
+/// head is complete, as hyper's `header_read_timeout` and nginx's
+/// `client_header_timeout` count. One timer per connection: it is moved
+/// on only when it fires before the wait it guards has lasted the limit.
+struct HeadWait {
+    limit: Duration,
+    /// Heads seen when the current wait began, and when it began.
+    began: Option<(u64, tokio::time::Instant)>,
+    timer: Option<Pin<Box<Sleep>>>,
+    /// The waker the timer holds.
+    waker: Option<Waker>,
+}
+
+impl HeadWait {
+    fn new(limit: Duration) -> Self {
+        HeadWait {
+            limit,
+            began: None,
+            timer: None,
+            waker: None,
+        }
+    }
+
+    /// Called when a read finds nothing while the connection waits for
+    /// head number `heads + 1`: true once that wait has lasted the limit
+    /// (else the timer will wake the task in time). hyper reads many times
+    /// per request, so a read in the same wait by the same task whose
+    /// timer has not fired costs no timer poll.
+    fn expired(&mut self, heads: u64, cx: &mut Context<'_>) -> bool {
+        let since = match self.began {
+            Some((seen, since)) if seen == heads => {
+                let armed = self.timer.as_ref().is_some_and(|t| !t.is_elapsed());
+                if armed && self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    return false;
+                }
+                since
+            }
+            _ => {
+                let now = tokio::time::Instant::now();
+                self.began = Some((heads, now));
+                now
+            }
+        };
+        let deadline = since + self.limit;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        loop {
+            if timer.as_mut().poll(cx).is_pending() {
+                if !self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    self.waker = Some(cx.waker().clone());
+                }
+                return false;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return true;
+            }
+            // Armed for an earlier wait: on to this one's deadline.
+            timer.as_mut().reset(deadline);
+        }
+    }
+}
+
 /// Whether, and how, a stream may park its connection.
 struct Parking<S> {
     /// Responses handed to hyper and dropped by it so far.
@@ -130,6 +200,7 @@ struct Parking<S> {
     read_waiting: bool,
     /// This stream told hyper the client closed; hand the stream back.
     parked: bool,
+    head_wait: HeadWait,
 }
 
 /// The client stream given to hyper (see the module comment).
@@ -162,12 +233,14 @@ impl<S> ClientStream<S> {
 
     /// Lets the stream park its connection once idle, into `slot`, while
     /// `drain` counts more than [`KEEP_BUFFERED`] open connections;
-    /// `answered` counts the requests answered so far.
+    /// `answered` counts the requests answered so far. A wait for a
+    /// request head longer than `head_limit` fails the read.
     pub(super) fn parking(
         mut self,
         answered: &AnswerCount,
         slot: &ParkSlot<S>,
         drain: &Arc<Drain>,
+        head_limit: Duration,
     ) -> Self {
         self.parking = Some(Parking {
             answered: answered.clone(),
@@ -176,6 +249,7 @@ impl<S> ClientStream<S> {
             flushed_idle: false,
             read_waiting: false,
             parked: false,
+            head_wait: HeadWait::new(head_limit),
         });
         self
     }
@@ -211,6 +285,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for ClientStream<S> {
             }
             Poll::Pending => {
                 let idle = this.all_answered();
+                let (heads, in_head) = (this.framing.heads(), this.framing.in_head());
                 if let Some(p) = &mut this.parking {
                     if idle && p.flushed_idle && p.drain.open_connections() > KEEP_BUFFERED {
                         // Nothing to read, nothing owed: hyper closes its
@@ -219,6 +294,13 @@ impl<S: AsyncRead + Unpin> AsyncRead for ClientStream<S> {
                         return Poll::Ready(Ok(()));
                     }
                     p.read_waiting = true;
+                    let waiting_for_head = in_head && p.answered.get() == heads;
+                    if waiting_for_head && p.head_wait.expired(heads, cx) {
+                        return Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "no complete request head in time",
+                        )));
+                    }
                 }
             }
             _ => {}
@@ -268,10 +350,19 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ClientStream<S> {
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let polled = Pin::new(self.inner()?).poll_flush(cx);
         if matches!(polled, Poll::Ready(Ok(()))) && self.all_answered() {
+            let heads = self.framing.heads();
             if let Some(p) = &mut self.parking {
                 p.flushed_idle = true;
-                if std::mem::take(&mut p.read_waiting) {
-                    // hyper is waiting on a read that can now park.
+                // The wait for the next head starts with this answer,
+                // whether or not hyper reads again before the client
+                // writes: the timer is armed here (a wait found over is
+                // reported by the read the timer's wake leads to).
+                let _ = p.head_wait.expired(heads, cx);
+                // hyper is waiting on a read that can now park. Only then:
+                // a wake that does not park would poll the connection
+                // again, flush again, wake again: a busy loop.
+                if std::mem::take(&mut p.read_waiting) && p.drain.open_connections() > KEEP_BUFFERED
+                {
                     cx.waker().wake_by_ref();
                 }
             }
@@ -322,5 +413,34 @@ impl Readable for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {
     fn readable(&self) -> impl std::future::Future<Output = io::Result<()>> + Send {
         // A parked TLS stream holds no plaintext (its read found none).
         self.get_ref().0.readable()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn expired(wait: &mut HeadWait, heads: u64) -> bool {
+        std::future::poll_fn(|cx| Poll::Ready(wait.expired(heads, cx))).await
+    }
+
+    /// Each wait for a head is timed from its own start, with the one
+    /// timer moved on when it fires for an earlier wait. (Real time, a 1 s
+    /// limit and 300 ms margins: tokio's paused clock needs its
+    /// `test-util` feature, which would reach the server binary too.)
+    #[tokio::test]
+    async fn head_wait_times_each_wait_from_its_start() {
+        let ms = Duration::from_millis;
+        let mut wait = HeadWait::new(ms(1000));
+        assert!(!expired(&mut wait, 0).await);
+        tokio::time::sleep(ms(700)).await;
+        // Head 1 came and was answered at 0.7 s: the next wait starts.
+        assert!(!expired(&mut wait, 1).await);
+        // At 1.4 s the timer (armed for 1 s) has fired for the first
+        // wait; the second is 0.7 s old.
+        tokio::time::sleep(ms(700)).await;
+        assert!(!expired(&mut wait, 1).await, "0.7 s into the wait");
+        tokio::time::sleep(ms(600)).await;
+        assert!(expired(&mut wait, 1).await, "1.3 s into the wait");
     }
 }
