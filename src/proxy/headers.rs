@@ -43,25 +43,33 @@ pub fn is_websocket_upgrade(method: &http::Method, headers: &HeaderMap) -> bool 
 /// the message was framed by the encoding; forwarding both is how requests
 /// get smuggled).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    // The common head has none: answer that without allocating.
-    // One pass over the (few) names, not a hashed lookup per hop-by-hop
-    // name.
+    // The common head has none: answered in one pass over its (few)
+    // names, without allocating.
     if !keep_upgrade && !headers.keys().any(|n| HOP_BY_HOP.contains(n)) {
         return;
     }
-    let mut gone: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|s| s.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+    // Named by `Connection` (a token is compared where it lies, never
+    // made into a header name of its own).
+    let named = |name: &HeaderName| {
+        headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|s| s.split(','))
+            .any(|t| name.as_str().eq_ignore_ascii_case(t.trim()))
+    };
+    let encoded = headers.contains_key(header::TRANSFER_ENCODING);
+    let kept =
+        |name: &HeaderName| keep_upgrade && (name == header::UPGRADE || name == header::CONNECTION);
+    let gone: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| {
+            (HOP_BY_HOP.contains(n) || named(n) || (encoded && *n == header::CONTENT_LENGTH))
+                && !kept(n)
+        })
+        .cloned()
         .collect();
-    gone.extend(HOP_BY_HOP.iter().cloned());
-    if headers.contains_key(header::TRANSFER_ENCODING) {
-        gone.push(header::CONTENT_LENGTH);
-    }
     if keep_upgrade {
-        gone.retain(|n| n != header::UPGRADE && n != header::CONNECTION);
         headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     }
     remove_in_order(headers, &gone);
@@ -71,7 +79,17 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
 /// order. `HeaderMap::remove` moves the last header into the hole, and
 /// node-http-proxy, nginx and the upstream's own order all say otherwise.
 pub fn remove_in_order(headers: &mut HeaderMap, names: &[HeaderName]) {
-    if !names.iter().any(|n| headers.contains_key(n)) {
+    let Some(first) = headers.keys().position(|n| names.contains(n)) else {
+        return;
+    };
+    if headers.keys().skip(first).all(|n| names.contains(n)) {
+        // Only the last names go (a client's `Connection: close` is often
+        // its last header): removed from the end, nothing moves.
+        for _ in first..headers.keys_len() {
+            if let Some(last) = headers.keys().last().cloned() {
+                headers.remove(last);
+            }
+        }
         return;
     }
     let old = std::mem::take(headers);
@@ -196,6 +214,33 @@ mod tests {
                 ("set-cookie", "b=2"),
                 ("server", "s"),
                 ("content-length", "2")
+            ]
+        );
+    }
+
+    #[test]
+    fn removal_of_the_last_names_keeps_the_order_of_the_rest() {
+        let mut h = map(&[
+            ("host", "h"),
+            ("set-cookie", "a=1"),
+            ("x-a", "1"),
+            ("set-cookie", "b=2"),
+            ("te", "trailers"),
+            ("connection", "close"),
+            ("te", "gzip"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        let order: Vec<(&str, &str)> = h
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.to_str().unwrap()))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("host", "h"),
+                ("set-cookie", "a=1"),
+                ("set-cookie", "b=2"),
+                ("x-a", "1")
             ]
         );
     }

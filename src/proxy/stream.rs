@@ -135,6 +135,8 @@ struct HeadWait {
     timer: Option<Pin<Box<Sleep>>>,
     /// The waker the timer holds.
     waker: Option<Waker>,
+    /// The wait [`HeadWait::nudge`] last answered for.
+    nudged: Option<u64>,
 }
 
 impl HeadWait {
@@ -144,7 +146,17 @@ impl HeadWait {
             began: None,
             timer: None,
             waker: None,
+            nudged: None,
         }
+    }
+
+    /// Whether a read should be provoked for the wait for head number
+    /// `heads + 1`: true once per wait, unless a read already armed it.
+    fn nudge(&mut self, heads: u64) -> bool {
+        let armed = matches!(self.began, Some((seen, _)) if seen == heads);
+        let nudged = self.nudged == Some(heads);
+        self.nudged = Some(heads);
+        !armed && !nudged
     }
 
     /// Called when a read finds nothing while the connection waits for
@@ -353,11 +365,15 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ClientStream<S> {
             let heads = self.framing.heads();
             if let Some(p) = &mut self.parking {
                 p.flushed_idle = true;
-                // The wait for the next head starts with this answer,
-                // whether or not hyper reads again before the client
-                // writes: the timer is armed here (a wait found over is
-                // reported by the read the timer's wake leads to).
-                let _ = p.head_wait.expired(heads, cx);
+                // The wait for the next head starts with this answer, but
+                // hyper may not read again before the client writes: one
+                // wake per wait lets its read arm the timer. (Arming here
+                // would register a timer for every connection about to
+                // close after its answer, and each registration on an
+                // empty timer wheel writes the runtime's eventfd.)
+                if p.head_wait.nudge(heads) {
+                    cx.waker().wake_by_ref();
+                }
                 // hyper is waiting on a read that can now park. Only then:
                 // a wake that does not park would poll the connection
                 // again, flush again, wake again: a busy loop.
