@@ -269,10 +269,14 @@ impl ProxyServer {
 /// One worker's accept loop, until the listener drains; a failed accept
 /// is logged and retried, never fatal.
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) -> io::Result<()> {
+    // One drain watch for the whole loop, not one (and its registration)
+    // per accepted connection.
+    let drain = Arc::clone(&shared.drain);
+    let mut draining = drain.started();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            () = shared.drain.started() => return Ok(()),
+            () = &mut draining => return Ok(()),
         };
         let (tcp, peer) = match accepted {
             Ok(pair) => pair,
