@@ -20,6 +20,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
+#[path = "../tests/common/ports.rs"]
+mod ports;
+use ports::free_port;
+
 /// Repetitions of every row on every server.
 const REPS: usize = 5;
 /// Upper bound on the time one load loop may publish.
@@ -69,11 +73,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind ephemeral port");
-    l.local_addr().expect("local addr").port()
 }
 
 fn find_nats_server() -> Option<PathBuf> {

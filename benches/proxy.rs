@@ -29,6 +29,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "../tests/common/ports.rs"]
+mod ports;
+use ports::free_port;
+
 /// Repetitions of every row on every proxy.
 const REPS: usize = 3;
 /// Seconds of each wrk run.
@@ -449,11 +453,6 @@ fn which(prog: &str) -> Option<PathBuf> {
         .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
         .map(|d| d.join(prog))
         .find(|p| p.exists())
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind ephemeral port");
-    l.local_addr().expect("local addr").port()
 }
 
 /// Raises this process's open-file limit to its hard limit (children

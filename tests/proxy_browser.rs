@@ -5,6 +5,7 @@
 //! `ws` route from page script. The page writes what it saw into the DOM;
 //! Chromium's `--dump-dom` prints it.
 
+mod common;
 #[path = "common/proxy.rs"]
 mod proxy_common;
 

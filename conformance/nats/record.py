@@ -47,6 +47,8 @@ Usage: python3 conformance/nats/record.py [--verify] [SUITE...]
 import json, os, re, socket, ssl, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+from ports import free_port  # noqa: E402
 TRANSCRIPTS = os.path.join(HERE, 'transcripts')
 QUIET = 0.4      # seconds of silence that end an exchange
 LONG = 3.0       # for inputs that wait for a server timer
@@ -126,12 +128,6 @@ def snap(suite, n, title, body):
     head = ('---\nsource: conformance/nats/record.py\n'
             'expression: ' + json.dumps(f'{suite} #{n:03}: {title}') + '\n---\n')
     return head + body
-
-
-def free_port():
-    with socket.socket() as so:
-        so.bind(('127.0.0.1', 0))
-        return so.getsockname()[1]
 
 
 def make_certs(dir_):

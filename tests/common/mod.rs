@@ -4,6 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod ports;
+pub use ports::free_port;
+
 /// The `edge` binary cargo built for these tests.
 pub fn edge() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_edge"))
@@ -175,24 +178,6 @@ impl Drop for RunningEdge {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// A port nothing listens on right now, never the same twice in one test
-/// process (the kernel may hand a just-released port out again, and two
-/// servers started at once would then share one).
-pub fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
-    loop {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        if !given.contains(&port) {
-            given.push(port);
-            return port;
-        }
     }
 }
 

@@ -9,18 +9,16 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
 import pytest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "conformance"))
+from ports import free_port  # noqa: E402
+
 WAIT = 10.0
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _accepts(port):
