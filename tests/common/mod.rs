@@ -5,7 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod ports;
-pub use ports::free_port;
+
+/// A free port for a server the test starts (see [`ports`]).
+pub fn free_port() -> u16 {
+    ports::free_port()
+}
 
 /// The `edge` binary cargo built for these tests.
 pub fn edge() -> PathBuf {
@@ -125,27 +129,44 @@ pub struct RunningEdge {
 }
 
 impl RunningEdge {
-    /// Starts `edge run -c CONFIG -a 127.0.0.1 -p PORT` and waits until the
-    /// port accepts connections.
+    /// Starts `edge run -c CONFIG -a 127.0.0.1 -p -1` and waits for the
+    /// ports file it writes once every listener is bound. Port -1 lets the
+    /// kernel pick the port at edge's bind: no port is chosen ahead of the
+    /// bind and nothing connects before it (see `ports.rs` for what both
+    /// can cost).
     pub fn start(config: &str) -> RunningEdge {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("edge.conf");
         std::fs::write(&path, config).expect("write config");
-        let port = free_port();
-        let child = Command::new(edge())
+        let stderr = dir.path().join("stderr");
+        let mut child = Command::new(edge())
             .args(["run", "-c"])
             .arg(&path)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-a", "127.0.0.1", "-p", "-1", "--ports_file_dir"])
+            .arg(dir.path())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
             .spawn()
             .expect("start edge");
+        let ports = dir.path().join(format!("edge_{}.ports", child.id()));
+        let said = || std::fs::read_to_string(&stderr).unwrap_or_default();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "edge did not listen");
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        let port = loop {
+            let written = std::fs::read_to_string(&ports).ok();
+            if let Some(port) = written.as_deref().and_then(nats_port) {
+                break port;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("edge exited ({status}) before listening: {}", said());
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "edge did not listen within 10 s: {}",
+                said()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
         RunningEdge {
             child,
             port,
@@ -175,10 +196,23 @@ impl RunningEdge {
 }
 
 impl Drop for RunningEdge {
+    /// Kills edge; when it had already exited, prints why (the test's
+    /// output shows it if the test failed).
     fn drop(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            let said = std::fs::read_to_string(self._dir.path().join("stderr"));
+            eprintln!("edge had exited ({status}): {}", said.unwrap_or_default());
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The client port in a ports file (`{"nats":["nats://127.0.0.1:PORT"]}`);
+/// `None` while the file is still being written.
+fn nats_port(ports: &str) -> Option<u16> {
+    let json: serde_json::Value = serde_json::from_str(ports).ok()?;
+    json["nats"][0].as_str()?.rsplit(':').next()?.parse().ok()
 }
 
 /// A two-worker tokio runtime for the client-library tests.
