@@ -14,7 +14,7 @@ use super::events::Events;
 use super::framing::{FramedTwice, FramingWatch};
 use super::headers::is_websocket_upgrade;
 use super::pool::Pool;
-use super::stream::{AnswerCount, ClientStream, Idle, ParkSlot, Readable};
+use super::stream::{AnswerCount, ClientStream, Idle, ParkSlot, Parked, Readable};
 use super::tls::{self, TlsError};
 use super::web::web;
 use super::{health, ws};
@@ -24,6 +24,7 @@ use http::{header, Method, Request, Response, StatusCode, Version};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::convert::Infallible;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -342,9 +343,15 @@ impl Conn {
     }
 }
 
-/// Serves HTTP/1.1 on a plain TCP client connection.
-async fn serve_plain(shared: Arc<Shared>, tcp: tokio::net::TcpStream, peer: SocketAddr) {
-    serve_connection_as(shared, tcp, peer, false, false).await;
+/// Serves HTTP/1.1 on a plain TCP client connection (the task's future is
+/// [`serve_connection_as`]'s own: a wrapping `async fn` would add its
+/// arguments to every idle connection's task).
+fn serve_plain(
+    shared: Arc<Shared>,
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+) -> impl Future<Output = ()> + Send {
+    serve_connection_as(shared, tcp, peer, false, false)
 }
 
 /// Serves a TLS client connection: HTTP/2 when ALPN chose `h2`, HTTP/1.1
@@ -363,86 +370,110 @@ where
 /// [`super::stream`]): hyper's connection and its buffers are dropped, the
 /// task waits for the socket to be readable holding none, and a new hyper
 /// connection serves the next request.
-async fn serve_connection_as<S>(
+///
+/// The connection's state is set up here, outside the returned future:
+/// every idle connection's task holds that future, and what is used only
+/// to set up (the peer's address, the first stream) would stay in it.
+fn serve_connection_as<S>(
     shared: Arc<Shared>,
     stream: S,
     peer: SocketAddr,
     tls: bool,
     h2: bool,
-) where
+) -> impl Future<Output = ()> + Send
+where
     S: AsyncRead + AsyncWrite + Readable + Unpin + Send + 'static,
 {
     let watch_idle = shared.routing.load().watch_idle;
-    let idle = Arc::new(Idle::new(watch_idle));
-    let framed_twice = Arc::new(FramedTwice::default());
     let conn = Arc::new(Conn {
         peer,
         tls,
-        idle: Arc::clone(&idle),
+        idle: Arc::new(Idle::new(watch_idle)),
         requests: AtomicU64::new(0),
-        framed_twice: Arc::clone(&framed_twice),
+        framed_twice: Arc::default(),
         answered: AnswerCount::default(),
     });
-    let drain = Arc::clone(&shared.drain);
-    let _open = drain.track();
-    // The handler future is boxed per request: hyper keeps a slot the
-    // size of the service's future for the whole connection.
-    let service = || {
-        let (shared, conn) = (Arc::clone(&shared), Arc::clone(&conn));
-        service_fn(move |req| Box::pin(handle(Arc::clone(&shared), Arc::clone(&conn), req)))
+    let open = shared.drain.track();
+    // The stream and its framing watch, taken out of a parked hyper
+    // connection and put into the next one in place.
+    let mut next = Parked {
+        stream,
+        framing: FramingWatch::default(),
     };
-    let watch = watch_idle.then_some(&*idle);
-    if h2 {
-        // HTTP/2 (ALPN `h2` on a TLS listener); upstreams stay HTTP/1.1.
-        let stream =
-            ClientStream::new(stream, Arc::clone(&idle), FramingWatch::off(), framed_twice);
-        // Boxed like the HTTP/1.1 connection: every task's future is as
-        // large as its largest await, and h2's connection is kilobytes.
-        let served = Box::pin(
-            hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                .timer(TokioTimer::new())
-                .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX))
-                .serve_connection(TokioIo::new(stream), service()),
-        );
-        until_done(served, &drain, watch).await;
-        return;
-    }
-    let slot: ParkSlot<S> = Arc::default();
-    let (mut stream, mut framing) = (stream, FramingWatch::default());
-    loop {
-        let io = ClientStream::new(
-            stream,
-            Arc::clone(&idle),
-            framing,
-            Arc::clone(&framed_twice),
-        )
-        .parking(&conn.answered, &slot, &drain, HEAD_TIMEOUT);
-        // Boxed, so a parked connection's task keeps none of hyper's state.
-        let served = Box::pin(
-            hyper::server::conn::http1::Builder::new()
-                // The stream times the wait for a head (see HeadWait).
-                .header_read_timeout(None)
-                .preserve_header_case(true)
-                .max_header_size(MAX_HEAD_BYTES)
-                .serve_connection(TokioIo::new(io), service())
-                .with_upgrades(),
-        );
-        until_done(served, &drain, watch).await;
-        let Some(parked) = slot.lock().ok().and_then(|mut s| s.take()) else {
-            return;
+    async move {
+        let _open = open;
+        let drain = &*shared.drain;
+        let watch = watch_idle.then_some(&*conn.idle);
+        // The handler future is boxed per request: hyper keeps a slot the
+        // size of the service's future for the whole connection.
+        let service = || {
+            let (shared, conn) = (Arc::clone(&shared), Arc::clone(&conn));
+            service_fn(move |req| Box::pin(handle(Arc::clone(&shared), Arc::clone(&conn), req)))
         };
-        (stream, framing) = (parked.stream, parked.framing);
-        // As long as hyper waits for a head; lame duck and `timeout`
-        // close a parked connection as they close an idle one.
-        let next_request = tokio::select! {
-            readable = stream.readable() => readable.is_ok(),
-            () = tokio::time::sleep(HEAD_TIMEOUT) => false,
-            () = drain.started() => false,
-            () = async { if let Some(i) = watch { i.expired().await } }, if watch.is_some() => false,
-        };
-        if !next_request {
-            let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
+        if h2 {
+            // HTTP/2 (ALPN `h2` on a TLS listener); upstreams stay HTTP/1.1.
+            let stream = ClientStream::new(
+                next.stream,
+                Arc::clone(&conn.idle),
+                FramingWatch::off(),
+                Arc::clone(&conn.framed_twice),
+            );
+            // Boxed like the HTTP/1.1 connection: every task's future is as
+            // large as its largest await, and h2's connection is kilobytes.
+            let served = Box::pin(
+                hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .timer(TokioTimer::new())
+                    .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX))
+                    .serve_connection(TokioIo::new(stream), service()),
+            );
+            until_done(served, drain, watch).await;
             return;
+        }
+        let slot: ParkSlot<S> = Arc::default();
+        loop {
+            let io = ClientStream::new(
+                next.stream,
+                Arc::clone(&conn.idle),
+                next.framing,
+                Arc::clone(&conn.framed_twice),
+            )
+            .parking(&conn.answered, &slot, &shared.drain, HEAD_TIMEOUT);
+            // Boxed, so a parked connection's task keeps none of hyper's state.
+            let served = Box::pin(
+                hyper::server::conn::http1::Builder::new()
+                    // The stream times the wait for a head (see HeadWait).
+                    .header_read_timeout(None)
+                    .preserve_header_case(true)
+                    .max_header_size(MAX_HEAD_BYTES)
+                    .serve_connection(TokioIo::new(io), service())
+                    .with_upgrades(),
+            );
+            until_done(served, drain, watch).await;
+            let Some(parked) = slot.lock().ok().and_then(|mut s| s.take()) else {
+                return;
+            };
+            next = parked;
+            // As long as hyper waits for a head; lame duck and `timeout`
+            // close a parked connection as they close an idle one. One
+            // timer for both limits, and readiness polled without a future:
+            // this select is what an idle connection's task holds.
+            let head_limit = tokio::time::Instant::now() + HEAD_TIMEOUT;
+            // Borrowed mutably, so the future is Send without S: Sync.
+            let stream = &mut next.stream;
+            let next_request = tokio::select! {
+                readable = std::future::poll_fn(move |cx| stream.poll_read_ready(cx)) => readable.is_ok(),
+                () = drain.started() => false,
+                () = async {
+                    match watch {
+                        Some(i) => i.expired_by(Some(head_limit)).await,
+                        None => tokio::time::sleep_until(head_limit).await,
+                    }
+                } => false,
+            };
+            if !next_request {
+                let _ = tokio::time::timeout(Duration::from_secs(1), next.stream.shutdown()).await;
+                return;
+            }
         }
     }
 }

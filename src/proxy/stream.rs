@@ -72,18 +72,35 @@ impl Idle {
 
     /// Completes once the connection has been idle longer than allowed.
     pub(super) async fn expired(&self) {
+        self.expired_by(None).await;
+    }
+
+    /// [`expired`](Self::expired), or `by` when that comes first: one
+    /// timer for both, moved on as the idle deadline moves (a parked
+    /// connection's task keeps this future while it waits).
+    pub(super) async fn expired_by(&self, by: Option<tokio::time::Instant>) {
+        let sleep = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(sleep);
         loop {
             let timeout = self.timeout_ms.load(Ordering::Relaxed);
             let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
-            if timeout == 0 {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-                continue;
-            }
-            let deadline = self.last_ms.load(Ordering::Relaxed).saturating_add(timeout);
-            if now >= deadline {
+            // Without a timeout yet, look again later: a request may set one.
+            let wait = if timeout == 0 {
+                250
+            } else {
+                let deadline = self.last_ms.load(Ordering::Relaxed).saturating_add(timeout);
+                if now >= deadline {
+                    return;
+                }
+                deadline - now
+            };
+            let at = tokio::time::Instant::now() + Duration::from_millis(wait);
+            let at = by.map_or(at, |by| by.min(at));
+            sleep.as_mut().reset(at);
+            sleep.as_mut().await;
+            if by.is_some_and(|by| tokio::time::Instant::now() >= by) {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(deadline - now)).await;
         }
     }
 }
@@ -415,20 +432,21 @@ impl<S> Drop for ClientStream<S> {
 /// Waits, holding no buffer, until a parked stream has bytes to read (or
 /// the peer closed).
 pub(super) trait Readable {
-    /// Completes when the socket under the stream is readable.
-    fn readable(&self) -> impl std::future::Future<Output = io::Result<()>> + Send;
+    /// Ready when the socket under the stream is readable. A poll, not a
+    /// future: a parked connection's task would keep the future's state.
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
 }
 
 impl Readable for tokio::net::TcpStream {
-    fn readable(&self) -> impl std::future::Future<Output = io::Result<()>> + Send {
-        tokio::net::TcpStream::readable(self)
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        tokio::net::TcpStream::poll_read_ready(self, cx)
     }
 }
 
 impl Readable for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {
-    fn readable(&self) -> impl std::future::Future<Output = io::Result<()>> + Send {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         // A parked TLS stream holds no plaintext (its read found none).
-        self.get_ref().0.readable()
+        self.get_ref().0.poll_read_ready(cx)
     }
 }
 
