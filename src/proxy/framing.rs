@@ -250,9 +250,15 @@ fn trim(value: &[u8]) -> &[u8] {
     &value[start..end.max(start)]
 }
 
-/// Where `needle` first occurs in `hay`.
+/// Where `needle`, a line end or a head's end (it ends in `\n`), first
+/// occurs in `hay`: memchr over the line ends, one comparison at each. A
+/// substring search (memmem) takes Rabin-Karp on short haystacks, byte by
+/// byte; a head has a line end every few dozen bytes.
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    memchr::memmem::find(hay, needle)
+    let back = needle.len().saturating_sub(1);
+    memchr::memchr_iter(b'\n', hay)
+        .filter_map(|end| end.checked_sub(back))
+        .find(|&start| hay[start..].starts_with(needle))
 }
 
 #[cfg(test)]
@@ -279,6 +285,16 @@ mod tests {
         b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 30\r\n\r\nContent-Length: 1\r\n\r\n0123456789";
     const CHUNKED: &[u8] = b"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1a;ext=1\r\nTransfer-Encoding: x\r\n\r\n01\r\n0\r\nX-Trailer: 1\r\n\r\n";
     const TWICE: &[u8] = b"POST /s HTTP/1.1\r\nHost: a\r\ncontent-length: 3\r\nTRANSFER-ENCODING:  gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+
+    #[test]
+    fn find_takes_the_first_whole_end_at_a_line_end() {
+        assert_eq!(find(b"a\nb\r\n\r\nc\r\n\r\n", b"\r\n\r\n"), Some(3));
+        assert_eq!(find(b"\r\n\r\n", b"\r\n\r\n"), Some(0));
+        assert_eq!(find(b"a\n\nb\r\n\r", b"\r\n\r\n"), None);
+        assert_eq!(find(b"5\n\r\n", b"\r\n"), Some(2));
+        assert_eq!(find(b"\n", b"\r\n"), None);
+        assert_eq!(find(b"", b"\r\n"), None);
+    }
 
     #[test]
     fn finds_the_request_framed_twice_after_others() {

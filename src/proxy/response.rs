@@ -64,6 +64,12 @@ fn set_connection(cx: &Context<'_>, headers: &mut HeaderMap) {
     } else {
         "keep-alive"
     };
+    if value == "close" {
+        // hyper's map of the upstream's head is sized to it: this insert
+        // would grow it, and hyper's own `entry(Connection)` for a
+        // closing connection would grow it again. One growth for both.
+        headers.reserve(2);
+    }
     headers.insert(header::CONNECTION, HeaderValue::from_static(value));
 }
 
