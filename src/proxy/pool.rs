@@ -134,7 +134,10 @@ impl Pool {
                 }
             }
         }
-        let mut sender = self.connect(place).await?;
+        // Boxed: a connect (TCP, maybe TLS) is 1.3 KB of future state that
+        // every request's future would carry, and hyper moves each
+        // request's future into a box of its own.
+        let mut sender = Box::pin(self.connect(place)).await?;
         let res = sender.send_request(req).await?;
         Ok(self.wrap(res, place, sender))
     }

@@ -57,9 +57,13 @@ pub fn rewrite(
 /// close. Only the close/keep-alive meaning of the client's header is
 /// echoed (node copies the whole value, `Upgrade` tokens included).
 fn set_connection(cx: &Context<'_>, headers: &mut HeaderMap) {
+    // Only an HTTP/1.0 client's keep-alive is looked up (a header lookup
+    // per request otherwise).
     let asked_close = has_token(cx.req.headers, header::CONNECTION, "close");
-    let asked_keep = has_token(cx.req.headers, header::CONNECTION, "keep-alive");
-    let value = if asked_close || (cx.version == Version::HTTP_10 && !asked_keep) {
+    let value = if asked_close
+        || (cx.version == Version::HTTP_10
+            && !has_token(cx.req.headers, header::CONNECTION, "keep-alive"))
+    {
         "close"
     } else {
         "keep-alive"

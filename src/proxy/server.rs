@@ -11,10 +11,10 @@ use super::client::{self, ClientError, Connector};
 use super::drain::Drain;
 use super::error::plain;
 use super::events::Events;
-use super::framing::{FramedTwice, FramingWatch};
+use super::framing::FramingWatch;
 use super::headers::is_websocket_upgrade;
 use super::pool::Pool;
-use super::stream::{AnswerCount, ClientStream, Idle, ParkSlot, Parked, Readable};
+use super::stream::{ClientStream, Idle, ParkSlot, Parked, Readable, Tracking};
 use super::tls::{self, TlsError};
 use super::web::web;
 use super::{health, ws};
@@ -318,14 +318,13 @@ pub struct Conn {
     pub peer: SocketAddr,
     /// The connection is TLS.
     pub tls: bool,
-    idle: Arc<Idle>,
     /// Requests handled so far (their arrival order).
     requests: AtomicU64,
-    /// Which request, if any, came framed by both `Content-Length` and
-    /// `Transfer-Encoding` (filled by the stream's [`FramingWatch`]).
-    framed_twice: Arc<FramedTwice>,
-    /// Requests answered so far (the stream parks once all are).
-    answered: AnswerCount,
+    /// Shared with the stream: the idle clock, which request came framed
+    /// by both `Content-Length` and `Transfer-Encoding` (the stream's
+    /// [`FramingWatch`] records it), and the requests answered so far
+    /// (the stream parks once all are).
+    tracking: Arc<Tracking>,
 }
 
 impl Conn {
@@ -336,9 +335,7 @@ impl Conn {
             peer,
             tls,
             requests: AtomicU64::new(0),
-            framed_twice: Arc::default(),
-            idle: Arc::new(Idle::new(false)),
-            answered: AnswerCount::default(),
+            tracking: Arc::new(Tracking::new(false)),
         }
     }
 }
@@ -388,10 +385,8 @@ where
     let conn = Arc::new(Conn {
         peer,
         tls,
-        idle: Arc::new(Idle::new(watch_idle)),
         requests: AtomicU64::new(0),
-        framed_twice: Arc::default(),
-        answered: AnswerCount::default(),
+        tracking: Arc::new(Tracking::new(watch_idle)),
     });
     let open = shared.drain.track();
     // The stream and its framing watch, taken out of a parked hyper
@@ -403,7 +398,7 @@ where
     async move {
         let _open = open;
         let drain = &*shared.drain;
-        let watch = watch_idle.then_some(&*conn.idle);
+        let watch = watch_idle.then_some(&conn.tracking.idle);
         // The handler future is boxed per request: hyper keeps a slot the
         // size of the service's future for the whole connection.
         let service = || {
@@ -412,12 +407,8 @@ where
         };
         if h2 {
             // HTTP/2 (ALPN `h2` on a TLS listener); upstreams stay HTTP/1.1.
-            let stream = ClientStream::new(
-                next.stream,
-                Arc::clone(&conn.idle),
-                FramingWatch::off(),
-                Arc::clone(&conn.framed_twice),
-            );
+            let stream =
+                ClientStream::new(next.stream, Arc::clone(&conn.tracking), FramingWatch::off());
             // Boxed like the HTTP/1.1 connection: every task's future is as
             // large as its largest await, and h2's connection is kilobytes.
             let served = Box::pin(
@@ -431,13 +422,8 @@ where
         }
         let slot: ParkSlot<S> = Arc::default();
         loop {
-            let io = ClientStream::new(
-                next.stream,
-                Arc::clone(&conn.idle),
-                next.framing,
-                Arc::clone(&conn.framed_twice),
-            )
-            .parking(&conn.answered, &slot, &shared.drain, HEAD_TIMEOUT);
+            let io = ClientStream::new(next.stream, Arc::clone(&conn.tracking), next.framing)
+                .parking(&slot, &shared.drain, HEAD_TIMEOUT);
             // Boxed, so a parked connection's task keeps none of hyper's state.
             let served = Box::pin(
                 hyper::server::conn::http1::Builder::new()
@@ -559,7 +545,7 @@ async fn handle(
     let url = req.uri().clone();
     let routing = shared.routing.load_full();
     let arrival = conn.requests.fetch_add(1, Ordering::Relaxed);
-    let framed_twice = conn.framed_twice.is(arrival);
+    let framed_twice = conn.tracking.framed_twice.is(arrival);
     let bad = framed_twice || bad_host(&req);
     let index = if bad {
         None
@@ -593,7 +579,7 @@ async fn handle(
             None => (plain(StatusCode::NOT_FOUND), "-".to_owned(), None),
             Some((route, rt)) => {
                 let timeout = route.options.timeout.map_or(0, |t| t.as_millis().max(1));
-                conn.idle.timeout_ms.store(
+                conn.tracking.idle.timeout_ms.store(
                     u64::try_from(timeout).unwrap_or(u64::MAX),
                     Ordering::Relaxed,
                 );
@@ -615,7 +601,7 @@ async fn handle(
         upstream,
         start,
     };
-    let answered = conn.answered.answer();
+    let answered = conn.tracking.answer();
     Ok(res.map(|b| Logged::new(b, log, in_flight).answering(answered)))
 }
 

@@ -105,28 +105,42 @@ impl Idle {
     }
 }
 
-/// How many of a connection's requests hyper has answered.
-#[derive(Clone, Default)]
-pub struct AnswerCount(Arc<AtomicU64>);
+/// What a client connection's stream and its requests share, in one
+/// allocation (each open connection has one): the idle clock, which
+/// request came framed twice, and how many requests hyper has answered.
+pub struct Tracking {
+    pub(super) idle: Idle,
+    pub(super) framed_twice: FramedTwice,
+    answered: AtomicU64,
+}
 
-impl AnswerCount {
-    /// The guard a response body holds: hyper drops the body after its
-    /// last byte went into hyper's write buffer, before flushing it.
-    pub(super) fn answer(&self) -> Answered {
-        Answered(Arc::clone(&self.0))
+impl Tracking {
+    /// Tracking whose idle clock runs only when `watch_idle`.
+    pub(super) fn new(watch_idle: bool) -> Self {
+        Tracking {
+            idle: Idle::new(watch_idle),
+            framed_twice: FramedTwice::default(),
+            answered: AtomicU64::new(0),
+        }
     }
 
-    fn get(&self) -> u64 {
-        self.0.load(Ordering::Acquire)
+    /// The guard a response body holds: hyper drops the body after its
+    /// last byte went into hyper's write buffer, before flushing it.
+    pub(super) fn answer(self: &Arc<Self>) -> Answered {
+        Answered(Arc::clone(self))
+    }
+
+    fn answered(&self) -> u64 {
+        self.answered.load(Ordering::Acquire)
     }
 }
 
 /// Counts one answered request when dropped.
-pub struct Answered(Arc<AtomicU64>);
+pub struct Answered(Arc<Tracking>);
 
 impl Drop for Answered {
     fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::Release);
+        self.0.answered.fetch_add(1, Ordering::Release);
     }
 }
 
@@ -218,8 +232,6 @@ impl HeadWait {
 
 /// Whether, and how, a stream may park its connection.
 struct Parking<S> {
-    /// Responses handed to hyper and dropped by it so far.
-    answered: AnswerCount,
     slot: ParkSlot<S>,
     /// The listener's connection count (see [`KEEP_BUFFERED`]).
     drain: Arc<Drain>,
@@ -236,43 +248,33 @@ struct Parking<S> {
 pub(super) struct ClientStream<S> {
     /// `None` only while being handed back.
     inner: Option<S>,
-    idle: Arc<Idle>,
+    tracking: Arc<Tracking>,
     framing: FramingWatch,
-    framed_twice: Arc<FramedTwice>,
     /// `None`: never parks (HTTP/2, embedders).
     parking: Option<Parking<S>>,
 }
 
 impl<S> ClientStream<S> {
     /// A stream that never parks.
-    pub(super) fn new(
-        inner: S,
-        idle: Arc<Idle>,
-        framing: FramingWatch,
-        framed_twice: Arc<FramedTwice>,
-    ) -> Self {
+    pub(super) fn new(inner: S, tracking: Arc<Tracking>, framing: FramingWatch) -> Self {
         ClientStream {
             inner: Some(inner),
-            idle,
+            tracking,
             framing,
-            framed_twice,
             parking: None,
         }
     }
 
     /// Lets the stream park its connection once idle, into `slot`, while
-    /// `drain` counts more than [`KEEP_BUFFERED`] open connections;
-    /// `answered` counts the requests answered so far. A wait for a
-    /// request head longer than `head_limit` fails the read.
+    /// `drain` counts more than [`KEEP_BUFFERED`] open connections. A
+    /// wait for a request head longer than `head_limit` fails the read.
     pub(super) fn parking(
         mut self,
-        answered: &AnswerCount,
         slot: &ParkSlot<S>,
         drain: &Arc<Drain>,
         head_limit: Duration,
     ) -> Self {
         self.parking = Some(Parking {
-            answered: answered.clone(),
             slot: Arc::clone(slot),
             drain: Arc::clone(drain),
             flushed_idle: false,
@@ -285,9 +287,9 @@ impl<S> ClientStream<S> {
 
     /// Every request head seen is answered and no message has begun.
     fn all_answered(&self) -> bool {
-        self.parking.as_ref().is_some_and(|p| {
-            self.framing.between_messages() && p.answered.get() == self.framing.heads()
-        })
+        self.parking.is_some()
+            && self.framing.between_messages()
+            && self.tracking.answered() == self.framing.heads()
     }
 
     fn inner(&mut self) -> io::Result<&mut S> {
@@ -308,9 +310,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for ClientStream<S> {
         let this = &mut *self;
         match polled {
             Poll::Ready(Ok(())) if buf.filled().len() > before => {
-                this.idle.touch();
+                this.tracking.idle.touch();
                 this.framing
-                    .feed(&buf.filled()[before..], &this.framed_twice);
+                    .feed(&buf.filled()[before..], &this.tracking.framed_twice);
             }
             Poll::Pending => {
                 let idle = this.all_answered();
@@ -323,7 +325,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for ClientStream<S> {
                         return Poll::Ready(Ok(()));
                     }
                     p.read_waiting = true;
-                    let waiting_for_head = in_head && p.answered.get() == heads;
+                    let waiting_for_head = in_head && this.tracking.answered() == heads;
                     if waiting_for_head && p.head_wait.expired(heads, cx) {
                         return Poll::Ready(Err(io::Error::new(
                             io::ErrorKind::TimedOut,
@@ -342,7 +344,7 @@ impl<S: AsyncWrite + Unpin> ClientStream<S> {
     /// Bookkeeping after a write: output moved, so nothing is flushed.
     fn wrote(&mut self, polled: &Poll<io::Result<usize>>) {
         if matches!(polled, Poll::Ready(Ok(n)) if *n > 0) {
-            self.idle.touch();
+            self.tracking.idle.touch();
             if let Some(p) = &mut self.parking {
                 p.flushed_idle = false;
             }
