@@ -14,7 +14,7 @@ import threading
 
 FLOOR = 10000
 _lock = threading.Lock()
-_next = None
+_next = None  # the next port to try, and the end of the range (read once)
 
 
 def _ephemeral_low():
@@ -29,21 +29,23 @@ def free_port():
     """A port nothing listens on right now, never the same twice in one
     process (each process starts at its own place in the range)."""
     global _next
-    top = max(_ephemeral_low(), FLOOR + 1000)
-    span = top - FLOOR
     with _lock:
-        # Processes started together have close ids: spread them over the
-        # range (Knuth's multiplicative hash) so their walks do not meet.
-        port = _next if _next is not None else FLOOR + os.getpid() * 2654435761 % span
-        for _ in range(span):
+        if _next is None:
+            top = max(_ephemeral_low(), FLOOR + 1000)
+            # Processes started together have close ids: spread them over
+            # the range (Knuth's multiplicative hash) so their walks do not
+            # meet.
+            _next = (FLOOR + os.getpid() * 2654435761 % (top - FLOOR), top)
+        port, top = _next
+        for _ in range(top - FLOOR):
             candidate = port
             port = FLOOR if port + 1 >= top else port + 1
+            _next = (port, top)
             with socket.socket() as s:
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     s.bind(("127.0.0.1", candidate))
                 except OSError:
                     continue
-            _next = port
             return candidate
     raise RuntimeError("no free port in %d..%d" % (FLOOR, top))

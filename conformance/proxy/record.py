@@ -530,8 +530,9 @@ def differing(recorded):
     for tname, body in recorded.items():
         path = os.path.join(TRANSCRIPTS, tname + ".snap")
         old = open(path).read() if os.path.exists(path) else ""
-        if old != snap(tname, body):
-            out[tname] = (old, snap(tname, body))
+        new = snap(tname, body)
+        if old != new:
+            out[tname] = (old, new)
     return out
 
 
@@ -561,6 +562,7 @@ def verify(suites):
     left = sorted(t for ts in differ.values() for t in ts)
     if left:
         raise SystemExit("differ from node-http-proxy today: " + ", ".join(left))
+
 
 if __name__ == "__main__":
     main()

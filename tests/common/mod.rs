@@ -125,7 +125,8 @@ pub struct RunningEdge {
     child: std::process::Child,
     /// The NATS client port.
     pub port: u16,
-    _dir: tempfile::TempDir,
+    /// Its config, stderr and ports file.
+    dir: tempfile::TempDir,
 }
 
 impl RunningEdge {
@@ -138,7 +139,7 @@ impl RunningEdge {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("edge.conf");
         std::fs::write(&path, config).expect("write config");
-        let stderr = dir.path().join("stderr");
+        let stderr = stderr_path(dir.path());
         let mut child = Command::new(edge())
             .args(["run", "-c"])
             .arg(&path)
@@ -167,16 +168,12 @@ impl RunningEdge {
             );
             std::thread::sleep(std::time::Duration::from_millis(10));
         };
-        RunningEdge {
-            child,
-            port,
-            _dir: dir,
-        }
+        RunningEdge { child, port, dir }
     }
 
     /// The config file it runs (rewrite it, then SIGHUP, to reload).
     pub fn config_path(&self) -> PathBuf {
-        self._dir.path().join("edge.conf")
+        self.dir.path().join("edge.conf")
     }
 
     /// The process id.
@@ -200,12 +197,17 @@ impl Drop for RunningEdge {
     /// output shows it if the test failed).
     fn drop(&mut self) {
         if let Ok(Some(status)) = self.child.try_wait() {
-            let said = std::fs::read_to_string(self._dir.path().join("stderr"));
+            let said = std::fs::read_to_string(stderr_path(self.dir.path()));
             eprintln!("edge had exited ({status}): {}", said.unwrap_or_default());
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Where a RunningEdge in `dir` writes its stderr.
+fn stderr_path(dir: &Path) -> PathBuf {
+    dir.join("stderr")
 }
 
 /// The client port in a ports file (`{"nats":["nats://127.0.0.1:PORT"]}`);

@@ -17,20 +17,25 @@ const FLOOR: u16 = 10_000;
 /// A port nothing listens on right now, never the same twice in one
 /// process (each process starts at its own place in the range).
 pub fn free_port() -> u16 {
-    static NEXT: Mutex<Option<u16>> = Mutex::new(None);
-    let top = ephemeral_low().max(FLOOR + 1_000);
-    let span = top - FLOOR;
+    // The next port to try, and the end of the range (read once).
+    static NEXT: Mutex<Option<(u16, u16)>> = Mutex::new(None);
     let mut next = NEXT.lock().unwrap_or_else(|e| e.into_inner());
-    // Processes started together have close ids: spread them over the
-    // range (Knuth's multiplicative hash) so their walks do not meet.
-    let spread = u64::from(std::process::id()).wrapping_mul(2_654_435_761);
-    let offset = u16::try_from(spread % u64::from(span)).unwrap_or(0);
-    let mut port = *next.get_or_insert(FLOOR + offset);
-    for _ in 0..span {
-        let candidate = port;
-        port = if port + 1 >= top { FLOOR } else { port + 1 };
+    let (port, top) = next.get_or_insert_with(|| {
+        let top = ephemeral_low().max(FLOOR + 1_000);
+        // Processes started together have close ids: spread them over the
+        // range (Knuth's multiplicative hash) so their walks do not meet.
+        let spread = u64::from(std::process::id()).wrapping_mul(2_654_435_761);
+        let offset = u16::try_from(spread % u64::from(top - FLOOR)).unwrap_or(0);
+        (FLOOR + offset, top)
+    });
+    for _ in FLOOR..*top {
+        let candidate = *port;
+        *port = if candidate + 1 >= *top {
+            FLOOR
+        } else {
+            candidate + 1
+        };
         if std::net::TcpListener::bind(("127.0.0.1", candidate)).is_ok() {
-            *next = Some(port);
             return candidate;
         }
     }
