@@ -3,7 +3,9 @@
 //! it valid for the page's host and path, follows a redirect only when
 //! `autoRewrite` pointed it back at edge, and opens a WebSocket through the
 //! `ws` route from page script. The page writes what it saw into the DOM;
-//! Chromium's `--dump-dom` prints it.
+//! Chromium's `--dump-dom` prints it once its virtual-time budget ends;
+//! the page keeps a fetch in flight until the WebSocket has answered,
+//! because virtual time waits for fetches only.
 
 mod common;
 #[path = "common/proxy.rs"]
@@ -31,6 +33,14 @@ const ws = new WebSocket('ws://' + location.host + '/app/ws');
 ws.onopen = () => ws.send('ping from the page');
 ws.onmessage = e => { done('ws', e.data); ws.close(); };
 ws.onerror = () => done('ws', 'error');
+// Chromium's virtual time stands still while a fetch is in flight, not
+// while a WebSocket is: without a fetch pending, the budget can end (and
+// the DOM be dumped) before the socket has answered. Keep one in flight
+// until it has, bounded.
+(async () => {
+  for (let i = 0; i < 2000 && !('ws' in results); i++)
+    await fetch('/app/hold').catch(() => {});
+})();
 </script></body></html>"#;
 
 /// The Chromium binary, or why there is none.
@@ -87,6 +97,7 @@ async fn a_browser_gets_rewritten_cookies_redirects_and_a_websocket_through_edge
                 "",
             ),
             "/app/landing" => text(200, "landed"),
+            "/app/hold" => text(200, "holding"),
             _ => text(404, "no such page"),
         }),
     );
