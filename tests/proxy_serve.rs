@@ -1109,6 +1109,67 @@ proxy {{ listen: \"127.0.0.1:PORT\", target: \"ws://{addr}\", ws: true, events_s
         assert!(close["received"].as_u64().is_some_and(|n| n > 0), "{close}");
     }
 
+    /// Bytes that arrive in the same packet as an upgrade's head (the
+    /// client's after its request, the upstream's after its 101) were read
+    /// by edge's HTTP layer before the splice took the sockets over; they
+    /// must still pass, first.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn bytes_sent_with_the_upgrade_heads_pass_both_ways() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let up = listener.local_addr().expect("addr");
+        let upstream = tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.expect("accept");
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = tcp.read(&mut buf).await.expect("read head");
+                assert!(n > 0, "closed before the upgrade head");
+                got.extend_from_slice(&buf[..n]);
+            }
+            tcp.write_all(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                  Connection: Upgrade\r\n\r\nupstream-first",
+            )
+            .await
+            .expect("write 101");
+            let mut after = Vec::new();
+            while !String::from_utf8_lossy(&after).contains("client-first client-second") {
+                let n = tcp.read(&mut buf).await.expect("read");
+                assert!(n > 0, "closed before the client's bytes: {after:?}");
+                after.extend_from_slice(&buf[..n]);
+            }
+            tcp.write_all(b" upstream-second").await.expect("write");
+            String::from_utf8_lossy(&after).into_owned()
+        });
+        let edge = Edge::start(&format!(
+            "proxy {{ listen: \"127.0.0.1:PORT\", target: \"ws://{up}\", ws: true }}"
+        ));
+        let mut client = tokio::net::TcpStream::connect(edge.addr())
+            .await
+            .expect("connect");
+        client
+            .write_all(
+                b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                  Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n\
+                  client-first",
+            )
+            .await
+            .expect("write upgrade");
+        let head = read_until_end(&mut client, "upstream-first").await;
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        client.write_all(b" client-second").await.expect("write");
+        let rest = read_until_end(&mut client, "upstream-second").await;
+        assert!(rest.ends_with(" upstream-second"), "{rest}");
+        let at_upstream = tokio::time::timeout(WAIT, upstream)
+            .await
+            .expect("upstream in time")
+            .expect("upstream task");
+        assert_eq!(at_upstream, "client-first client-second");
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn timeout_does_not_apply_to_websockets() {
         let (addr, _) = ws_echo_server().await;
@@ -2154,4 +2215,58 @@ async fn sighup_reload_swaps_the_routing_and_refuses_new_listeners() {
     edge.wait_log("config reload not supported for proxy listeners");
     assert_eq!(get(&edge.url("/"), &[]).await.body, "from b");
     assert_eq!(get(&edge.url("/new"), &[]).await.body, "from a");
+}
+
+/// A parked connection (it waits in the worker's lot, without a task) is
+/// still closed by the route's `timeout` once idle that long, not before.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_parked_connection_is_closed_by_the_route_timeout() {
+    use tokio::io::AsyncReadExt;
+    let up = Upstream::ok().await;
+    let edge = Edge::start(&config(&up, "  target: \"UP\"\n  timeout: \"600ms\""));
+    let mut s = tokio::net::TcpStream::connect(edge.addr())
+        .await
+        .expect("connect");
+    let _crowd = crowd(&edge).await;
+    answered(&mut s, b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n", "ok").await;
+    let idle_from = std::time::Instant::now();
+    let mut buf = [0u8; 64];
+    let closed = tokio::time::timeout(WAIT, s.read(&mut buf)).await;
+    let after = idle_from.elapsed();
+    assert!(matches!(closed, Ok(Ok(0))), "parked connection: {closed:?}");
+    assert!(
+        after >= Duration::from_millis(500) && after < Duration::from_millis(2500),
+        "closed after {after:?} idle, timeout 600ms"
+    );
+}
+
+/// Lame duck closes parked connections at once, and a parked connection
+/// whose next request came in before that is served.
+#[tokio::test(flavor = "multi_thread")]
+async fn lame_duck_closes_parked_connections() {
+    use tokio::io::AsyncReadExt;
+    let up = Upstream::ok().await;
+    let mut edge = Edge::start(&config(&up, "  target: \"UP\""));
+    let mut parked = Vec::new();
+    for _ in 0..70 {
+        let mut s = tokio::net::TcpStream::connect(edge.addr())
+            .await
+            .expect("connect");
+        answered(&mut s, b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n", "ok").await;
+        parked.push(s);
+    }
+    tokio::time::sleep(PARK).await;
+    // Every one of them is served again after parking.
+    for s in &mut parked {
+        answered(s, b"GET /b HTTP/1.1\r\nHost: a\r\n\r\n", "ok").await;
+    }
+    tokio::time::sleep(PARK).await;
+    edge.signal("USR2");
+    for (i, s) in parked.iter_mut().enumerate() {
+        let mut buf = [0u8; 64];
+        let closed = tokio::time::timeout(WAIT, s.read(&mut buf)).await;
+        assert!(matches!(closed, Ok(Ok(0))), "connection {i}: {closed:?}");
+    }
+    assert_eq!(edge.exited().await.code(), Some(0));
+    assert_eq!(up.seen().len(), 140);
 }

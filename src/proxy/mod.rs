@@ -12,9 +12,12 @@
 //! - [`headers`]: hop-by-hop headers and declared header edits;
 //! - [`stream`]: the client stream hyper reads: idle time, framing watch,
 //!   and parking idle keep-alive connections without buffers;
+//! - `lot`: where a worker's parked connections wait, without a task each;
 //! - [`framing`]: requests framed by both `Content-Length` and
 //!   `Transfer-Encoding` (request smuggling), refused with 400;
-//! - [`ws`]: WebSocket upgrades and the byte splice;
+//! - [`ws`]: WebSocket upgrades;
+//! - `splice`: the WebSocket byte splice (the socket taken back from
+//!   hyper where edge built it);
 //! - [`balance`]: choosing a target, passive ejection, in-flight counts;
 //! - [`health`]: active health checks;
 //! - [`redirect`]: following upstream redirects (`followRedirects`);
@@ -37,10 +40,12 @@ pub mod forward;
 pub mod framing;
 pub mod headers;
 pub mod health;
+mod lot;
 pub mod pool;
 pub mod redirect;
 pub mod response;
 pub mod server;
+mod splice;
 mod stream;
 pub mod tls;
 pub mod web;

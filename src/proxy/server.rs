@@ -8,11 +8,12 @@
 use super::balance::Balancer;
 use super::body::{AccessLog, Logged};
 use super::client::{self, ClientError, Connector};
-use super::drain::Drain;
+use super::drain::{Drain, Open};
 use super::error::plain;
 use super::events::Events;
 use super::framing::FramingWatch;
 use super::headers::is_websocket_upgrade;
+use super::lot::{Lot, Parkable};
 use super::pool::Pool;
 use super::stream::{ClientStream, Idle, ParkSlot, Parked, Readable, Tracking};
 use super::tls::{self, TlsError};
@@ -274,6 +275,9 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) -> io::Result<(
     // per accepted connection.
     let drain = Arc::clone(&shared.drain);
     let mut draining = drain.started();
+    // This worker's idle keep-alive connections, plain and TLS.
+    let plain_lot = Lot::start(&drain);
+    let tls_lot = Lot::start(&drain);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -292,14 +296,15 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) -> io::Result<(
         let shared = Arc::clone(&shared);
         match tls {
             None => {
-                tokio::spawn(serve_plain(shared, tcp, peer));
+                tokio::spawn(serve_plain(shared, tcp, peer, plain_lot.clone()));
             }
             Some((acceptor, timeout)) => {
+                let lot = tls_lot.clone();
                 tokio::spawn(async move {
                     match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
                         Ok(Ok(stream)) => {
                             let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                            serve_connection(shared, stream, peer, h2).await
+                            serve_connection(shared, stream, peer, h2, lot).await
                         }
                         Ok(Err(e)) => {
                             crate::log_error!("Proxy TLS handshake error with {peer}: {e}")
@@ -342,41 +347,47 @@ impl Conn {
 
 /// Serves HTTP/1.1 on a plain TCP client connection (the task's future is
 /// [`serve_connection_as`]'s own: a wrapping `async fn` would add its
-/// arguments to every idle connection's task).
+/// arguments to every connection's task).
 fn serve_plain(
     shared: Arc<Shared>,
     tcp: tokio::net::TcpStream,
     peer: SocketAddr,
+    lot: Lot<Resting<tokio::net::TcpStream>>,
 ) -> impl Future<Output = ()> + Send {
-    serve_connection_as(shared, tcp, peer, false, false)
+    serve_connection_as(shared, tcp, peer, false, false, lot)
 }
 
 /// Serves a TLS client connection: HTTP/2 when ALPN chose `h2`, HTTP/1.1
 /// otherwise.
-async fn serve_connection<S>(shared: Arc<Shared>, stream: S, peer: SocketAddr, h2: bool)
-where
+async fn serve_connection<S>(
+    shared: Arc<Shared>,
+    stream: S,
+    peer: SocketAddr,
+    h2: bool,
+    lot: Lot<Resting<S>>,
+) where
     S: AsyncRead + AsyncWrite + Readable + Unpin + Send + 'static,
 {
-    serve_connection_as(shared, stream, peer, true, h2).await;
+    serve_connection_as(shared, stream, peer, true, h2, lot).await;
 }
 
 /// Serves one client connection (HTTP/1.1 with upgrades, or HTTP/2)
 /// until it closes, fails, or stays idle past its route's `timeout`.
 ///
 /// Between HTTP/1.1 requests an idle connection parks (see
-/// [`super::stream`]): hyper's connection and its buffers are dropped, the
-/// task waits for the socket to be readable holding none, and a new hyper
-/// connection serves the next request.
+/// [`super::stream`]): hyper's connection and its buffers are dropped, and
+/// the connection waits in the worker's [`Lot`] with no task of its own; a
+/// new hyper connection, on a new task, serves the next request.
 ///
 /// The connection's state is set up here, outside the returned future:
-/// every idle connection's task holds that future, and what is used only
-/// to set up (the peer's address, the first stream) would stay in it.
+/// what is used only to set up (the peer's address) would stay in it.
 fn serve_connection_as<S>(
     shared: Arc<Shared>,
     stream: S,
     peer: SocketAddr,
     tls: bool,
     h2: bool,
+    lot: Lot<Resting<S>>,
 ) -> impl Future<Output = ()> + Send
 where
     S: AsyncRead + AsyncWrite + Readable + Unpin + Send + 'static,
@@ -388,78 +399,131 @@ where
         requests: AtomicU64::new(0),
         tracking: Arc::new(Tracking::new(watch_idle)),
     });
-    let open = shared.drain.track();
-    // The stream and its framing watch, taken out of a parked hyper
-    // connection and put into the next one in place.
-    let mut next = Parked {
-        stream,
-        framing: FramingWatch::default(),
+    let client = Client {
+        _open: shared.drain.track(),
+        shared,
+        conn,
+        lot,
     };
     async move {
-        let _open = open;
-        let drain = &*shared.drain;
-        let watch = watch_idle.then_some(&conn.tracking.idle);
-        // The handler future is boxed per request: hyper keeps a slot the
-        // size of the service's future for the whole connection.
-        let service = || {
-            let (shared, conn) = (Arc::clone(&shared), Arc::clone(&conn));
-            service_fn(move |req| Box::pin(handle(Arc::clone(&shared), Arc::clone(&conn), req)))
-        };
-        if h2 {
-            // HTTP/2 (ALPN `h2` on a TLS listener); upstreams stay HTTP/1.1.
-            let stream =
-                ClientStream::new(next.stream, Arc::clone(&conn.tracking), FramingWatch::off());
-            // Boxed like the HTTP/1.1 connection: every task's future is as
-            // large as its largest await, and h2's connection is kilobytes.
-            let served = Box::pin(
-                hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                    .timer(TokioTimer::new())
-                    .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX))
-                    .serve_connection(TokioIo::new(stream), service()),
-            );
-            until_done(served, drain, watch).await;
-            return;
+        if !h2 {
+            let parked = Parked {
+                stream,
+                framing: FramingWatch::default(),
+            };
+            return sessions(client, parked).await;
         }
-        let slot: ParkSlot<S> = Arc::default();
-        loop {
-            let io = ClientStream::new(next.stream, Arc::clone(&conn.tracking), next.framing)
-                .parking(&slot, &shared.drain, HEAD_TIMEOUT);
-            // Boxed, so a parked connection's task keeps none of hyper's state.
-            let served = Box::pin(
-                hyper::server::conn::http1::Builder::new()
-                    // The stream times the wait for a head (see HeadWait).
-                    .header_read_timeout(None)
-                    .preserve_header_case(true)
-                    .max_header_size(MAX_HEAD_BYTES)
-                    .serve_connection(TokioIo::new(io), service())
-                    .with_upgrades(),
-            );
-            until_done(served, drain, watch).await;
-            let Some(parked) = slot.lock().ok().and_then(|mut s| s.take()) else {
-                return;
-            };
-            next = parked;
-            // As long as hyper waits for a head; lame duck and `timeout`
-            // close a parked connection as they close an idle one. One
-            // timer for both limits, and readiness polled without a future:
-            // this select is what an idle connection's task holds.
-            let head_limit = tokio::time::Instant::now() + HEAD_TIMEOUT;
-            // Borrowed mutably, so the future is Send without S: Sync.
-            let stream = &mut next.stream;
-            let next_request = tokio::select! {
-                readable = std::future::poll_fn(move |cx| stream.poll_read_ready(cx)) => readable.is_ok(),
-                () = drain.started() => false,
-                () = async {
-                    match watch {
-                        Some(i) => i.expired_by(Some(head_limit)).await,
-                        None => tokio::time::sleep_until(head_limit).await,
-                    }
-                } => false,
-            };
-            if !next_request {
-                let _ = tokio::time::timeout(Duration::from_secs(1), next.stream.shutdown()).await;
-                return;
-            }
+        // HTTP/2 (ALPN `h2` on a TLS listener); upstreams stay HTTP/1.1.
+        let (shared, conn) = (&client.shared, &client.conn);
+        let stream = ClientStream::new(stream, Arc::clone(&conn.tracking), FramingWatch::off());
+        // Boxed like the HTTP/1.1 connection: every task's future is as
+        // large as its largest await, and h2's connection is kilobytes.
+        let served = Box::pin(
+            hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX))
+                .serve_connection(TokioIo::new(stream), service(shared, conn)),
+        );
+        let watch = conn.tracking.idle.enabled.then_some(&conn.tracking.idle);
+        until_done(served, &shared.drain, watch).await;
+    }
+}
+
+/// The request handler of a connection. The handler future is boxed per
+/// request: hyper keeps a slot the size of the service's future for the
+/// whole connection.
+fn service(
+    shared: &Arc<Shared>,
+    conn: &Arc<Conn>,
+) -> impl hyper::service::Service<
+    Request<hyper::body::Incoming>,
+    Response = Response<Logged>,
+    Error = Infallible,
+    Future = Handled,
+> {
+    let (shared, conn) = (Arc::clone(shared), Arc::clone(conn));
+    service_fn(move |req| Box::pin(handle(Arc::clone(&shared), Arc::clone(&conn), req)) as Handled)
+}
+
+/// A request's handler future, boxed.
+type Handled = Pin<Box<dyn Future<Output = Result<Response<Logged>, Infallible>> + Send>>;
+
+/// An HTTP/1.1 client connection's own state, kept across its hyper
+/// connections and while it is parked.
+struct Client<S> {
+    shared: Arc<Shared>,
+    conn: Arc<Conn>,
+    /// Counts the connection in the listener's drain.
+    _open: Open,
+    lot: Lot<Resting<S>>,
+}
+
+/// A parked connection in the lot.
+struct Resting<S> {
+    client: Client<S>,
+    parked: Parked<S>,
+}
+
+impl<S> Parkable for Resting<S>
+where
+    S: AsyncRead + AsyncWrite + Readable + Unpin + Send + 'static,
+{
+    fn poll_readable(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
+        self.parked.stream.poll_read_ready(cx)
+    }
+
+    fn resume(self) {
+        tokio::spawn(sessions(self.client, self.parked));
+    }
+
+    fn close(self) {
+        let Resting { client, mut parked } = self;
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(Duration::from_secs(1), parked.stream.shutdown()).await;
+            drop(client);
+        });
+    }
+}
+
+/// HTTP/1.1 on a connection: one hyper connection after another, each
+/// until the connection parks; then into the lot, unless the next request
+/// is there already.
+async fn sessions<S>(mut client: Client<S>, mut parked: Parked<S>)
+where
+    S: AsyncRead + AsyncWrite + Readable + Unpin + Send + 'static,
+{
+    let slot: ParkSlot<S> = Arc::default();
+    loop {
+        let (shared, conn) = (&client.shared, &client.conn);
+        let io = ClientStream::new(parked.stream, Arc::clone(&conn.tracking), parked.framing)
+            .parking(&slot, &shared.drain, HEAD_TIMEOUT);
+        // Boxed, so a task waiting on the client keeps none of hyper's state.
+        let served = Box::pin(
+            hyper::server::conn::http1::Builder::new()
+                // The stream times the wait for a head (see HeadWait).
+                .header_read_timeout(None)
+                .preserve_header_case(true)
+                .max_header_size(MAX_HEAD_BYTES)
+                .serve_connection(TokioIo::new(io), service(shared, conn))
+                .with_upgrades(),
+        );
+        let idle = &conn.tracking.idle;
+        until_done(served, &shared.drain, idle.enabled.then_some(idle)).await;
+        let Some(next) = slot.lock().ok().and_then(|mut s| s.take()) else {
+            return;
+        };
+        // As long as hyper waits for a head, or the route's `timeout`
+        // when that ends sooner; lame duck closes it too (the lot drains).
+        let head_limit = tokio::time::Instant::now() + HEAD_TIMEOUT;
+        let deadline = idle.deadline().map_or(head_limit, |d| d.min(head_limit));
+        let lot = client.lot.clone();
+        let resting = Resting {
+            client,
+            parked: next,
+        };
+        match lot.park(resting, deadline) {
+            None => return,
+            Some(ready) => (client, parked) = (ready.client, ready.parked),
         }
     }
 }

@@ -12,9 +12,10 @@
 //! this stream tells hyper the client closed: hyper ends its connection
 //! gracefully (an EOF between requests is a clean close), drops its
 //! buffers, and the stream is handed back through its [`ParkSlot`]
-//! instead of being shut down. The server then waits for the socket to be
-//! readable (no buffer) and serves the next request with a new hyper
-//! connection, carrying the framing watch over so request numbers go on.
+//! instead of being shut down. The connection then waits in its worker's
+//! lot (`super::lot`: no buffer, no task) for the socket to be readable,
+//! and the next request gets a new hyper connection, carrying the framing
+//! watch over so request numbers go on.
 //!
 //! Parking costs a new hyper connection and new buffers per request, so
 //! while a listener has at most [`KEEP_BUFFERED`] connections open they
@@ -72,36 +73,30 @@ impl Idle {
 
     /// Completes once the connection has been idle longer than allowed.
     pub(super) async fn expired(&self) {
-        self.expired_by(None).await;
-    }
-
-    /// [`expired`](Self::expired), or `by` when that comes first: one
-    /// timer for both, moved on as the idle deadline moves (a parked
-    /// connection's task keeps this future while it waits).
-    pub(super) async fn expired_by(&self, by: Option<tokio::time::Instant>) {
         let sleep = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(sleep);
         loop {
-            let timeout = self.timeout_ms.load(Ordering::Relaxed);
-            let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
             // Without a timeout yet, look again later: a request may set one.
-            let wait = if timeout == 0 {
-                250
-            } else {
-                let deadline = self.last_ms.load(Ordering::Relaxed).saturating_add(timeout);
-                if now >= deadline {
-                    return;
-                }
-                deadline - now
-            };
-            let at = tokio::time::Instant::now() + Duration::from_millis(wait);
-            let at = by.map_or(at, |by| by.min(at));
-            sleep.as_mut().reset(at);
-            sleep.as_mut().await;
-            if by.is_some_and(|by| tokio::time::Instant::now() >= by) {
+            let at = self
+                .deadline()
+                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_millis(250));
+            if tokio::time::Instant::now() >= at {
                 return;
             }
+            sleep.as_mut().reset(at);
+            sleep.as_mut().await;
         }
+    }
+
+    /// When the connection will have been idle longer than allowed, as it
+    /// stands (`None` without a timeout).
+    pub(super) fn deadline(&self) -> Option<tokio::time::Instant> {
+        let timeout = self.timeout_ms.load(Ordering::Relaxed);
+        if !self.enabled || timeout == 0 {
+            return None;
+        }
+        let at = self.last_ms.load(Ordering::Relaxed).saturating_add(timeout);
+        Some(tokio::time::Instant::from_std(self.start) + Duration::from_millis(at))
     }
 }
 
@@ -290,6 +285,15 @@ impl<S> ClientStream<S> {
         self.parking.is_some()
             && self.framing.between_messages()
             && self.tracking.answered() == self.framing.heads()
+    }
+
+    /// The stream itself, for a connection hyper has handed over (an
+    /// upgrade): nothing is parked, tracked or watched on it any more.
+    pub(super) fn into_inner(mut self) -> io::Result<S> {
+        self.parking = None;
+        self.inner
+            .take()
+            .ok_or_else(|| io::Error::other("client stream handed back"))
     }
 
     fn inner(&mut self) -> io::Result<&mut S> {

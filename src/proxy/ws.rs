@@ -13,17 +13,11 @@ use super::events::json_string;
 use super::forward::{outgoing_headers, outgoing_path, upstream_uri, Incoming, Kind};
 use super::response::Context;
 use super::server::{Conn, RouteRuntime};
+use super::splice::{pipe, Side};
 use super::web::{failed, proxied_response, send, Failure, Outcome};
 use crate::plan::proxy::Route;
 use http::{header, HeaderValue, Method, Request, StatusCode};
-use hyper::upgrade::{OnUpgrade, Upgraded};
-use hyper_util::rt::TokioIo;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-
-/// After one direction ends, how long the other may still drain.
-const CLOSE_GRACE: Duration = Duration::from_secs(2);
+use hyper::upgrade::OnUpgrade;
 
 /// Proxies one upgrade request.
 ///
@@ -133,11 +127,9 @@ pub async fn proxy(
     (out, shown, None)
 }
 
-/// Waits for both upgrades, then copies bytes both ways; when either side
-/// closes, the other gets [`CLOSE_GRACE`] to finish, then both close.
-/// `opened` runs once both sides are upgraded; the byte counts
-/// (client->upstream, upstream->client) are returned, `None` when the
-/// upgrade never completed.
+/// Waits for both upgrades, then splices them ([`pipe`]). `opened` runs
+/// once both sides are upgraded; the byte counts (client->upstream,
+/// upstream->client) are returned, `None` when the upgrade never completed.
 async fn splice(
     client: OnUpgrade,
     upstream: OnUpgrade,
@@ -145,7 +137,11 @@ async fn splice(
     target: &str,
     opened: impl FnOnce(),
 ) -> Option<(u64, u64)> {
-    let (client, upstream) = match tokio::try_join!(client, upstream) {
+    let sides = match tokio::try_join!(client, upstream) {
+        Ok((client, upstream)) => Side::client(client).map(|c| (c, Side::upstream(upstream))),
+        Err(e) => Err(std::io::Error::other(e)),
+    };
+    let (client, upstream) = match sides {
         Ok(pair) => pair,
         Err(e) => {
             crate::log_error!("Proxy websocket {peer} -> {target}: upgrade failed: {e}");
@@ -159,46 +155,4 @@ async fn splice(
         "Proxy websocket close {peer} -> {target} (sent {sent} bytes, received {received} bytes)"
     );
     Some((sent, received))
-}
-
-/// The byte splice; returns bytes client->upstream and upstream->client
-/// (counted as they pass, so a side cut off after [`CLOSE_GRACE`] still
-/// reports what it moved).
-async fn pipe(client: Upgraded, upstream: Upgraded) -> (u64, u64) {
-    let (mut cr, mut cw) = tokio::io::split(TokioIo::new(client));
-    let (mut ur, mut uw) = tokio::io::split(TokioIo::new(upstream));
-    let (sent, received) = (AtomicU64::new(0), AtomicU64::new(0));
-    let up = pump(&mut cr, &mut uw, &sent);
-    let down = pump(&mut ur, &mut cw, &received);
-    tokio::pin!(up, down);
-    tokio::select! {
-        () = &mut up => { let _ = tokio::time::timeout(CLOSE_GRACE, &mut down).await; }
-        () = &mut down => { let _ = tokio::time::timeout(CLOSE_GRACE, &mut up).await; }
-    }
-    (
-        sent.load(Ordering::Relaxed),
-        received.load(Ordering::Relaxed),
-    )
-}
-
-/// Copies `from` to `to` until EOF or an error, counting bytes into
-/// `moved`, then shuts `to` down (the half-close reaches the other side).
-async fn pump<R, W>(from: &mut R, to: &mut W, moved: &AtomicU64)
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        let n = match from.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        let Some(chunk) = buf.get(..n) else { break };
-        if to.write_all(chunk).await.is_err() {
-            break;
-        }
-        moved.fetch_add(n as u64, Ordering::Relaxed);
-    }
-    let _ = to.shutdown().await;
 }
