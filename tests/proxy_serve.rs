@@ -1370,6 +1370,67 @@ mod tls {
         assert!(!handshake_trusting(&edge, &old_ca).await);
     }
 
+    /// TLS keep-alive connections park too (in the lot for TLS streams):
+    /// with more than 64 open, each idle one parks, is served again on
+    /// its next request, and is closed by lame duck.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn tls_keep_alive_connections_park_and_are_served_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        common::write_test_certs(dir.path());
+        let up = Upstream::start(|seen| text(200, &format!("got {};", seen.uri))).await;
+        let d = dir.path().display().to_string();
+        let mut edge = Edge::start_in(
+            dir,
+            &format!(
+                "proxy {{\n  listen: \"127.0.0.1:PORT\"\n  tls {{ cert_file: \"{d}/server.pem\", key_file: \"{d}/server-key.pem\" }}\n  target: \"{}\"\n}}\n",
+                up.url()
+            ),
+        );
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config(
+            &edge.dir.path().join("ca.pem"),
+        )));
+        async fn ask<S: AsyncReadExt + AsyncWriteExt + Unpin>(tls: &mut S, path: &str) -> String {
+            tls.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
+                .await
+                .expect("write");
+            let end = format!("got {path};");
+            let mut out = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !out.ends_with(end.as_bytes()) {
+                match tokio::time::timeout(WAIT, tls.read(&mut buf)).await {
+                    Ok(Ok(n)) if n > 0 => out.extend_from_slice(&buf[..n]),
+                    other => panic!("no answer to {path}: {other:?} after {out:?}"),
+                }
+            }
+            String::from_utf8_lossy(&out).into_owned()
+        }
+        let mut open = Vec::new();
+        for i in 0..70 {
+            let tcp = tokio::net::TcpStream::connect(edge.addr())
+                .await
+                .expect("connect");
+            let name = ServerName::try_from("localhost").expect("name");
+            let mut tls = connector.connect(name, tcp).await.expect("handshake");
+            let got = ask(&mut tls, &format!("/first{i}")).await;
+            assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{got}");
+            open.push(tls);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for (i, tls) in open.iter_mut().enumerate() {
+            let got = ask(tls, &format!("/again{i}")).await;
+            assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{got}");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        edge.signal("USR2");
+        for (i, tls) in open.iter_mut().enumerate() {
+            let mut buf = [0u8; 64];
+            let closed = tokio::time::timeout(WAIT, tls.read(&mut buf)).await;
+            assert!(matches!(closed, Ok(Ok(0))), "connection {i}: {closed:?}");
+        }
+        assert_eq!(edge.exited().await.code(), Some(0));
+        assert_eq!(up.seen().len(), 140);
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn https_listener_and_https_target_with_ca_file() {
         let dir = tempfile::tempdir().expect("tempdir");
