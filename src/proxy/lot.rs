@@ -176,13 +176,21 @@ impl<P: Parkable> Lot<P> {
         let far = || Instant::now() + std::time::Duration::from_secs(3600);
         let timer = tokio::time::sleep_until(far());
         tokio::pin!(timer);
+        // What the timer is set to, and buffers kept from wake to wake.
+        let mut set = None;
+        let (mut woken, mut ready) = (Vec::new(), Vec::new());
         loop {
             let next = {
                 let mut state = lock(&self.0.state);
                 state.armed = state.earliest();
                 state.armed
             };
-            timer.as_mut().reset(next.unwrap_or_else(far));
+            // Moved only when it must: most wakes leave the earliest
+            // deadline where it was.
+            if next != set || timer.is_elapsed() {
+                timer.as_mut().reset(next.unwrap_or_else(far));
+                set = next;
+            }
             tokio::select! {
                 () = &mut draining => {
                     self.close_all();
@@ -191,7 +199,7 @@ impl<P: Parkable> Lot<P> {
                 () = &mut timer => self.close_expired(),
                 () = std::future::poll_fn(|cx| self.poll_woken(cx)) => {
                     self.0.rearm.store(false, Ordering::Relaxed);
-                    self.resume_woken();
+                    self.resume_woken(&mut woken, &mut ready);
                 }
             }
         }
@@ -211,19 +219,20 @@ impl<P: Parkable> Lot<P> {
         }
     }
 
-    fn resume_woken(&self) {
-        let woken = std::mem::take(&mut *lock(&self.0.woken));
-        let mut ready = Vec::with_capacity(woken.len());
+    /// Resumes the entries whose sockets woke; `woken` and `ready` are
+    /// the task's buffers (empty between calls).
+    fn resume_woken(&self, woken: &mut Vec<(usize, u32)>, ready: &mut Vec<P>) {
+        std::mem::swap(woken, &mut *lock(&self.0.woken));
         {
             let mut state = lock(&self.0.state);
-            for (place, generation) in woken {
+            for (place, generation) in woken.drain(..) {
                 if let Some(entry) = state.take(place, generation) {
                     ready.push(entry);
                 }
             }
         }
         // Outside the lock: resuming may park again at once.
-        for entry in ready {
+        for entry in ready.drain(..) {
             entry.resume();
         }
     }
