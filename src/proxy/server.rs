@@ -477,6 +477,10 @@ where
     }
 
     fn close(self) {
+        if !S::SHUTDOWN_WRITES {
+            // Dropped: the socket's close is the whole goodbye.
+            return;
+        }
         let Resting { client, mut parked } = self;
         tokio::spawn(async move {
             let _ = tokio::time::timeout(Duration::from_secs(1), parked.stream.shutdown()).await;

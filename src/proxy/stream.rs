@@ -356,7 +356,7 @@ impl<S: AsyncWrite + Unpin> ClientStream<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for ClientStream<S> {
+impl<S: AsyncWrite + Readable + Unpin> AsyncWrite for ClientStream<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -414,6 +414,12 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ClientStream<S> {
             // The close hyper saw was ours: the socket stays open.
             return Poll::Ready(Ok(()));
         }
+        if !S::SHUTDOWN_WRITES {
+            // hyper shuts down only to close, and drops the stream next:
+            // the close sends the FIN (a `shutdown` would be one more
+            // system call per connection).
+            return Poll::Ready(Ok(()));
+        }
         Pin::new(self.inner()?).poll_shutdown(cx)
     }
 }
@@ -438,18 +444,26 @@ impl<S> Drop for ClientStream<S> {
 /// Waits, holding no buffer, until a parked stream has bytes to read (or
 /// the peer closed).
 pub(super) trait Readable {
+    /// Whether closing needs a write first (TLS's close_notify), or the
+    /// socket's close says it all (plain TCP).
+    const SHUTDOWN_WRITES: bool;
+
     /// Ready when the socket under the stream is readable. A poll, not a
     /// future: a parked connection's task would keep the future's state.
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
 }
 
 impl Readable for tokio::net::TcpStream {
+    const SHUTDOWN_WRITES: bool = false;
+
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         tokio::net::TcpStream::poll_read_ready(self, cx)
     }
 }
 
 impl Readable for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {
+    const SHUTDOWN_WRITES: bool = true;
+
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         // A parked TLS stream holds no plaintext (its read found none).
         self.get_ref().0.poll_read_ready(cx)
