@@ -55,7 +55,6 @@ struct State<P> {
     /// Deadlines, earliest first; stale ones (the entry left) are skipped,
     /// and dropped in one rebuild once they outnumber the live ones.
     deadlines: BinaryHeap<Reverse<(Instant, usize, u32)>>,
-    parked: usize,
     /// The deadline the task's timer is set to.
     armed: Option<Instant>,
     /// The listener drains: nothing parks any more.
@@ -109,7 +108,6 @@ impl<P: Parkable> Lot<P> {
                 places: Vec::new(),
                 free: Vec::new(),
                 deadlines: BinaryHeap::new(),
-                parked: 0,
                 armed: None,
                 closed: false,
             }),
@@ -153,7 +151,6 @@ impl<P: Parkable> Lot<P> {
                 let p = &mut state.places[place];
                 p.entry = Some(entry);
                 p.deadline = deadline;
-                state.parked += 1;
                 state.deadlines.push(Reverse((deadline, place, generation)));
                 if state.armed.map_or(true, |armed| deadline < armed) {
                     state.armed = Some(deadline);
@@ -176,8 +173,7 @@ impl<P: Parkable> Lot<P> {
         let far = || Instant::now() + std::time::Duration::from_secs(3600);
         let timer = tokio::time::sleep_until(far());
         tokio::pin!(timer);
-        // What the timer is set to, and buffers kept from wake to wake.
-        let mut set = None;
+        // Buffers kept from wake to wake.
         let (mut woken, mut ready) = (Vec::new(), Vec::new());
         loop {
             let next = {
@@ -187,9 +183,9 @@ impl<P: Parkable> Lot<P> {
             };
             // Moved only when it must: most wakes leave the earliest
             // deadline where it was.
-            if next != set || timer.is_elapsed() {
-                timer.as_mut().reset(next.unwrap_or_else(far));
-                set = next;
+            let at = next.unwrap_or_else(far);
+            if timer.deadline() != at || timer.is_elapsed() {
+                timer.as_mut().reset(at);
             }
             tokio::select! {
                 () = &mut draining => {
@@ -262,11 +258,10 @@ impl<P: Parkable> Lot<P> {
             let mut state = lock(&self.0.state);
             state.closed = true;
             state.deadlines.clear();
-            state.parked = 0;
-            state
-                .places
-                .iter_mut()
-                .filter_map(|p| p.entry.take())
+            state.free.clear();
+            std::mem::take(&mut state.places)
+                .into_iter()
+                .filter_map(|p| p.entry)
                 .collect()
         };
         for entry in all {
@@ -284,8 +279,9 @@ impl<P> State<P> {
         }
         let entry = p.entry.take()?;
         self.release(place);
-        self.parked -= 1;
-        if self.deadlines.len() > 2 * self.parked + 64 {
+        // Every place not free holds an entry.
+        let parked = self.places.len() - self.free.len();
+        if self.deadlines.len() > 2 * parked + 64 {
             self.deadlines = self
                 .places
                 .iter()
