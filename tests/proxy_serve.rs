@@ -1394,15 +1394,9 @@ mod tls {
                 .await
                 .expect("write");
             let end = format!("got {path};");
-            let mut out = Vec::new();
-            let mut buf = [0u8; 4096];
-            while !out.ends_with(end.as_bytes()) {
-                match tokio::time::timeout(WAIT, tls.read(&mut buf)).await {
-                    Ok(Ok(n)) if n > 0 => out.extend_from_slice(&buf[..n]),
-                    other => panic!("no answer to {path}: {other:?} after {out:?}"),
-                }
-            }
-            String::from_utf8_lossy(&out).into_owned()
+            let got = read_until_end(tls, &end).await;
+            assert!(got.ends_with(&end), "no answer to {path}: {got:?}");
+            got
         }
         let mut open = Vec::new();
         for i in 0..70 {

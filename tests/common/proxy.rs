@@ -388,8 +388,9 @@ pub async fn write_raw(s: &mut TcpStream, bytes: &[u8]) {
 }
 
 /// Reads until what arrived ends with `end` (a known body), an EOF or
-/// [`WAIT`]: one response, without waiting for silence.
-pub async fn read_until_end(s: &mut TcpStream, end: &str) -> String {
+/// [`WAIT`]: one response, without waiting for silence. Any stream (TLS
+/// too).
+pub async fn read_until_end<S: tokio::io::AsyncRead + Unpin>(s: &mut S, end: &str) -> String {
     let mut out = Vec::new();
     let mut buf = [0u8; 8192];
     let deadline = Instant::now() + WAIT;
