@@ -2325,3 +2325,149 @@ async fn lame_duck_closes_parked_connections() {
     assert_eq!(edge.exited().await.code(), Some(0));
     assert_eq!(up.seen().len(), 140);
 }
+
+/// Decodes a chunked body (test side: sizes, data, the last chunk).
+fn dechunk(mut body: &str) -> Option<String> {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = body.split_once("\r\n")?;
+        let size = usize::from_str_radix(size.split(';').next()?, 16).ok()?;
+        if size == 0 {
+            return (rest == "\r\n").then_some(out);
+        }
+        out.push_str(rest.get(..size)?);
+        body = rest.get(size..)?.strip_prefix("\r\n")?;
+    }
+}
+
+/// edge's own HTTP/1.1 lane (src/proxy/wire) serves bodyless requests and
+/// hands the rest to hyper on the same connection, the bytes it read
+/// first: a pipelined mix is answered in order, on one socket, and the
+/// connection serves requests after it.
+#[tokio::test(flavor = "multi_thread")]
+async fn lane_and_hyper_requests_pipelined_on_one_connection_are_answered_in_order() {
+    let up = Upstream::start(|seen| {
+        text(
+            200,
+            &format!("{} {} {};", seen.method, seen.uri, seen.body.len()),
+        )
+    })
+    .await;
+    let edge = Edge::start(&config(&up, "  target: \"UP\""));
+    let mut s = tokio::net::TcpStream::connect(edge.addr())
+        .await
+        .expect("connect");
+    let mix = b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\n\
+        POST /2 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc\
+        GET /3 HTTP/1.1\r\nHost: a\r\n\r\n\
+        HEAD /4 HTTP/1.1\r\nHost: a\r\n\r\n\
+        GET /5 HTTP/1.1\r\nHost: a\r\n\r\n";
+    write_raw(&mut s, mix).await;
+    let got = read_until_end(&mut s, "GET /5 0;").await;
+    assert_eq!(got.matches("HTTP/1.1 200 OK\r\n").count(), 5, "{got}");
+    let at = |needle: &str| got.find(needle).unwrap_or(usize::MAX);
+    assert!(at("GET /1 0;") < at("POST /2 3;"), "{got}");
+    assert!(at("POST /2 3;") < at("GET /3 0;"), "{got}");
+    assert!(at("GET /3 0;") < at("GET /5 0;"), "{got}");
+    assert!(!got.contains("HEAD /4"), "a HEAD answer has no body: {got}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    answered(&mut s, b"GET /6 HTTP/1.1\r\nHost: a\r\n\r\n", "GET /6 0;").await;
+    let uris: Vec<String> = up.seen().into_iter().map(|r| r.uri).collect();
+    assert_eq!(uris, ["/1", "/2", "/3", "/4", "/5", "/6"]);
+}
+
+/// Whatever framing the upstream's body has (chunked with extensions and
+/// trailers, until the upstream closes, a length, none at all), the lane
+/// reads it to its end and frames it again for the client (chunked when
+/// its length is unknown), keeping the reason phrase; the client's
+/// connection then serves the next request.
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_bodies_of_every_framing_reach_the_client_framed_again() {
+    let cases: [(&'static [u8], &str, Option<&str>); 4] = [
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=1\r\nabc\r\n2\r\nde\r\n0\r\nT: 1\r\n\r\n",
+            "HTTP/1.1 200 OK",
+            Some("abcde"),
+        ),
+        (b"HTTP/1.1 200 OK\r\n\r\nuntil close", "HTTP/1.1 200 OK", Some("until close")),
+        (
+            b"HTTP/1.1 299 Odd Reason\r\nContent-Length: 2\r\n\r\nhi",
+            "HTTP/1.1 299 Odd Reason",
+            Some("hi"),
+        ),
+        (b"HTTP/1.1 204 No Content\r\nX-Up: 1\r\n\r\n", "HTTP/1.1 204 No Content", None),
+    ];
+    for (reply, status, body) in cases {
+        let (addr, heads) = raw_upstream(reply).await;
+        let edge = Edge::start(&format!(
+            "proxy {{ listen: \"127.0.0.1:PORT\", target: \"http://{addr}\" }}"
+        ));
+        let mut s = tokio::net::TcpStream::connect(edge.addr())
+            .await
+            .expect("connect");
+        for i in 0..2 {
+            write_raw(&mut s, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").await;
+            let end = match body {
+                Some("hi") => "hi",
+                Some(_) => "0\r\n\r\n",
+                None => "\r\n\r\n",
+            };
+            let got = read_until_end(&mut s, end).await;
+            let (head, sent) = got.split_once("\r\n\r\n").expect("a head");
+            assert!(head.starts_with(status), "{got}");
+            let head = head.to_ascii_lowercase();
+            match body {
+                None => {
+                    assert_eq!(sent, "", "{got}");
+                    assert!(!head.contains("content-length"), "{got}");
+                    assert!(head.contains("x-up: 1"), "{got}");
+                }
+                Some("hi") => {
+                    assert!(head.contains("content-length: 2"), "{got}");
+                    assert_eq!(sent, "hi");
+                }
+                Some(want) => {
+                    assert!(head.contains("transfer-encoding: chunked"), "{got}");
+                    assert_eq!(dechunk(sent).as_deref(), Some(want), "{got}");
+                }
+            }
+            assert!(head.contains("\r\ndate: "), "{got}");
+            assert_eq!(heads.lock().expect("heads").len(), i + 1);
+        }
+    }
+}
+
+/// The lane's upstream request carries the client's header names as the
+/// client spelled them, in its order, and a pooled upstream connection
+/// that the upstream closed while idle is never used again: the request
+/// goes out on a new one.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lane_writes_client_header_case_and_replaces_closed_pooled_connections() {
+    let (addr, heads) = raw_upstream(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
+    let edge = Edge::start(&format!(
+        "proxy {{ listen: \"127.0.0.1:PORT\", target: \"http://{addr}\" }}"
+    ));
+    let mut s = tokio::net::TcpStream::connect(edge.addr())
+        .await
+        .expect("connect");
+    for _ in 0..3 {
+        let req = b"GET /case HTTP/1.1\r\nHost: a\r\nX-MiXeD-Case: 1\r\naccept: */*\r\n\r\n";
+        answered(&mut s, req, "ok").await;
+        // The upstream closes after each answer; the close reaches edge.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let heads = heads.lock().expect("heads").clone();
+    assert_eq!(
+        heads.len(),
+        3,
+        "each request on its own upstream connection"
+    );
+    for head in heads {
+        let mixed = head
+            .find("\r\nX-MiXeD-Case: 1\r\n")
+            .expect("mixed case kept");
+        let accept = head.find("\r\naccept: */*\r\n").expect("lower case kept");
+        assert!(head.starts_with("GET /case HTTP/1.1\r\n"), "{head}");
+        assert!(mixed < accept, "client order kept: {head}");
+    }
+}

@@ -99,6 +99,14 @@ impl FramingWatch {
         self.heads
     }
 
+    /// Counts a bodyless head read past the watch (edge's own HTTP/1.1
+    /// lane parsed it), so request numbers go on across both readers.
+    pub fn skip_head(&mut self) {
+        if self.between_messages() {
+            self.heads += 1;
+        }
+    }
+
     /// A watch that follows nothing (HTTP/2: no `Transfer-Encoding`).
     pub fn off() -> Self {
         FramingWatch {

@@ -13,6 +13,8 @@
 //! - [`stream`]: the client stream hyper reads: idle time, framing watch,
 //!   and parking idle keep-alive connections without buffers;
 //! - `lot`: where a worker's parked connections wait, without a task each;
+//! - `wire`: edge's own HTTP/1.1 framing for the common bodyless request
+//!   (both sides, no hyper task or channel in between);
 //! - [`framing`]: requests framed by both `Content-Length` and
 //!   `Transfer-Encoding` (request smuggling), refused with 400;
 //! - [`ws`]: WebSocket upgrades;
@@ -49,6 +51,7 @@ mod splice;
 mod stream;
 pub mod tls;
 pub mod web;
+mod wire;
 pub mod ws;
 
 use crate::plan::proxy::ProxyPlan;

@@ -7,10 +7,15 @@
 //!
 //! A request on a reused connection that the upstream closed before it was
 //! sent is sent again on a new one (hyper hands it back unsent).
+//!
+//! The same lists keep the wire lane's connections (`super::wire`), which
+//! have no task of their own: they are driven by the request using them.
 
-use super::body::ReqBody;
+use super::body::{BoxError, ReqBody};
 use super::client::Connector;
-use crate::plan::proxy::Agent;
+use super::wire::upstream::{Home, Wire, WireBody};
+use super::wire::{encode, RawNames, WireError};
+use crate::plan::proxy::{Agent, Target};
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, Uri};
 use hyper::body::{Body, Frame, SizeHint};
@@ -47,11 +52,25 @@ struct Idle {
     thread: std::thread::ThreadId,
 }
 
+/// A wire lane connection waiting for its next request.
+struct WireIdle {
+    conn: Wire,
+    since: Instant,
+    thread: std::thread::ThreadId,
+}
+
+/// One upstream's idle connections, of both kinds.
+struct Upstream {
+    key: Key,
+    hyper: Vec<Idle>,
+    wire: Vec<WireIdle>,
+}
+
 struct Inner {
     connector: Connector,
     max_idle: usize,
     idle_timeout: Duration,
-    idle: Mutex<Vec<(Key, Vec<Idle>)>>,
+    idle: Mutex<Vec<Upstream>>,
 }
 
 /// The pooled upstream client of one route (cheap to clone).
@@ -70,6 +89,19 @@ pub enum PoolError {
     /// The request's URI names no upstream.
     #[error("request URI without a host: {0}")]
     NoHost(Uri),
+    /// The wire lane's exchange failed after connecting.
+    #[error("{0}")]
+    Wire(#[from] WireError),
+}
+
+/// Methods whose request may go again when a reused connection failed
+/// before the upstream answered a byte.
+fn idempotent(m: &http::Method) -> bool {
+    use http::Method;
+    matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
 }
 
 impl Pool {
@@ -96,29 +128,8 @@ impl Pool {
         &self,
         mut req: Request<ReqBody>,
     ) -> Result<Response<UpstreamBody>, PoolError> {
-        let uri = std::mem::take(req.uri_mut());
-        let tls = uri.scheme_str() == Some("https");
-        let Some(host) = uri.host() else {
-            return Err(PoolError::NoHost(uri));
-        };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        let (place, idle) = self.take_idle(tls, host, port);
-        let uri = uri.into_parts();
-        if !req.headers().contains_key(header::HOST) {
-            if let Some(v) = uri
-                .authority
-                .as_ref()
-                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-            {
-                req.headers_mut().insert(header::HOST, v);
-            }
-        }
-        // Origin form: the path and query alone (shared, not parsed again).
-        let mut origin = http::uri::Parts::default();
-        origin.path_and_query = uri.path_and_query;
-        *req.uri_mut() = Uri::from_parts(origin).unwrap_or_else(|_| Uri::from_static("/"));
-
+        let (tls, host, port) = upstream_of(&mut req)?;
+        let (place, idle) = self.take_idle(tls, &host, port);
         if let Some(mut sender) = idle {
             // Ready at once unless the previous response's end is still
             // being processed by the connection's task.
@@ -142,6 +153,76 @@ impl Pool {
         Ok(self.wrap(res, place, sender))
     }
 
+    /// Sends a bodyless request of the wire lane to `target`, for `path`
+    /// (origin-form), on a wire connection, with `Host` from the target
+    /// when it has none; `keep_names` keeps the response's header name
+    /// spelling.
+    pub async fn request_wire(
+        &self,
+        mut req: Request<ReqBody>,
+        target: &Target,
+        path: &str,
+        keep_names: bool,
+    ) -> Result<Response<UpstreamBody>, PoolError> {
+        let (tls, host, port) = (target.scheme.is_tls(), target.host.as_str(), target.port);
+        if !req.headers().contains_key(header::HOST) {
+            let authority = if host.contains(':') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            };
+            if let Ok(v) = HeaderValue::from_str(&authority) {
+                req.headers_mut().insert(header::HOST, v);
+            }
+        }
+        let (place, idle) = self.take_idle_wire(tls, host, port);
+        let mut head = Vec::with_capacity(256);
+        let raw = req.extensions().get::<RawNames>();
+        encode::request_head(&mut head, req.method(), path, req.headers(), raw);
+        let head_request = req.method() == http::Method::HEAD;
+        let retry = idempotent(req.method());
+        if let Some(mut conn) = idle {
+            match conn.exchange(&head, head_request, keep_names).await {
+                Ok(answer) => return Ok(self.wrap_wire(answer, place, conn)),
+                // The upstream closed the idle connection as it was used.
+                Err((_, false)) if retry => {}
+                Err((e, _)) => return Err(e.into()),
+            }
+        }
+        let stream = self
+            .0
+            .connector
+            .connect(host, port, tls)
+            .await
+            .map_err(PoolError::Connect)?;
+        let mut conn = Wire::new(stream);
+        let answer = conn
+            .exchange(&head, head_request, keep_names)
+            .await
+            .map_err(|(e, _)| e)?;
+        Ok(self.wrap_wire(answer, place, conn))
+    }
+
+    fn wrap_wire(
+        &self,
+        answer: super::wire::upstream::Answer,
+        place: Place,
+        conn: Wire,
+    ) -> Response<UpstreamBody> {
+        let home = (self.0.max_idle > 0 && answer.reusable).then(|| {
+            Box::new(WireHome {
+                pool: self.clone(),
+                place,
+            }) as Box<dyn Home>
+        });
+        let body = WireBody::new(conn, answer.framing, home);
+        answer.res.map(|()| UpstreamBody {
+            inner: Source::Wire(body),
+            slot: None,
+            ended: false,
+        })
+    }
+
     fn wrap(
         &self,
         res: Response<hyper::body::Incoming>,
@@ -156,7 +237,7 @@ impl Pool {
             sender,
         });
         res.map(|inner| UpstreamBody {
-            inner,
+            inner: Source::Hyper(inner),
             slot,
             ended: false,
         })
@@ -166,9 +247,49 @@ impl Pool {
     /// connection to it that is still open, preferring one driven by the
     /// caller's own worker thread.
     fn take_idle(&self, tls: bool, host: &str, port: u16) -> (Place, Option<SendRequest<ReqBody>>) {
+        self.take(tls, host, port, |up, now, timeout, here| {
+            let list = &mut up.hyper;
+            list.retain(|i| now.duration_since(i.since) < timeout && !i.sender.is_closed());
+            list.iter()
+                .rposition(|i| i.thread == here)
+                .or_else(|| list.len().checked_sub(1))
+                .map(|at| list.swap_remove(at).sender)
+        })
+    }
+
+    /// As [`Pool::take_idle`], for a wire lane connection.
+    fn take_idle_wire(&self, tls: bool, host: &str, port: u16) -> (Place, Option<Wire>) {
+        self.take(tls, host, port, |up, now, timeout, here| {
+            let list = &mut up.wire;
+            list.retain(|i| now.duration_since(i.since) < timeout);
+            // This thread's first: another thread's runtime drives the
+            // sockets of its own (each read a wake across threads).
+            while let Some(at) = list
+                .iter()
+                .rposition(|i| i.thread == here)
+                .or_else(|| list.len().checked_sub(1))
+            {
+                let idle = list.swap_remove(at);
+                if idle.conn.is_open() {
+                    return Some(idle.conn);
+                }
+            }
+            None
+        })
+    }
+
+    /// The upstream's place in the list (added on first use) and what
+    /// `pick` takes from its idle connections, under the one lock.
+    fn take<T>(
+        &self,
+        tls: bool,
+        host: &str,
+        port: u16,
+        pick: impl FnOnce(&mut Upstream, Instant, Duration, std::thread::ThreadId) -> Option<T>,
+    ) -> (Place, Option<T>) {
         let here = std::thread::current().id();
         let mut all = self.0.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let place = match all.iter().position(|(k, _)| k.is(tls, host, port)) {
+        let place = match all.iter().position(|u| u.key.is(tls, host, port)) {
             Some(place) => place,
             None => {
                 let key = Key {
@@ -176,21 +297,18 @@ impl Pool {
                     host: host.to_owned(),
                     port,
                 };
-                all.push((key, Vec::new()));
+                all.push(Upstream {
+                    key,
+                    hyper: Vec::new(),
+                    wire: Vec::new(),
+                });
                 all.len() - 1
             }
         };
-        let list = &mut all[place].1;
-        let timeout = self.0.idle_timeout;
         // One clock reading for the whole list.
         let now = Instant::now();
-        list.retain(|i| now.duration_since(i.since) < timeout && !i.sender.is_closed());
-        let idle = list
-            .iter()
-            .rposition(|i| i.thread == here)
-            .or_else(|| list.len().checked_sub(1))
-            .map(|at| list.swap_remove(at).sender);
-        (place, idle)
+        let taken = pick(&mut all[place], now, self.0.idle_timeout, here);
+        (place, taken)
     }
 
     /// Opens a connection to the upstream at `place` and starts its task
@@ -198,7 +316,7 @@ impl Pool {
     async fn connect(&self, place: Place) -> Result<SendRequest<ReqBody>, PoolError> {
         let (tls, host, port) = {
             let all = self.0.idle.lock().unwrap_or_else(|p| p.into_inner());
-            let key = &all[place].0;
+            let key = &all[place].key;
             (key.tls, key.host.clone(), key.port)
         };
         let stream = self
@@ -229,12 +347,69 @@ impl Pool {
             thread: std::thread::current().id(),
         };
         let mut all = self.0.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, list)) = all.get_mut(place) {
-            if list.len() < self.0.max_idle {
-                list.push(idle);
+        if let Some(up) = all.get_mut(place) {
+            if up.hyper.len() < self.0.max_idle {
+                up.hyper.push(idle);
             }
         }
     }
+
+    /// Takes a wire connection back after its response ended.
+    fn put_back_wire(&self, place: Place, conn: Wire) {
+        let idle = WireIdle {
+            conn,
+            since: Instant::now(),
+            thread: std::thread::current().id(),
+        };
+        let mut all = self.0.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(up) = all.get_mut(place) {
+            if up.wire.len() < self.0.max_idle {
+                up.wire.push(idle);
+            }
+        }
+    }
+}
+
+/// Where a wire body sends its connection back.
+struct WireHome {
+    pool: Pool,
+    place: Place,
+}
+
+impl Home for WireHome {
+    fn put_back(self: Box<Self>, conn: Wire) {
+        self.pool.put_back_wire(self.place, conn);
+    }
+}
+
+/// Where a request goes: TLS or not, host, port. The request's URI is
+/// made origin-form, with `Host` from it when the request has none.
+fn upstream_of<B>(req: &mut Request<B>) -> Result<(bool, String, u16), PoolError> {
+    let uri = std::mem::take(req.uri_mut());
+    let tls = uri.scheme_str() == Some("https");
+    let Some(host) = uri.host() else {
+        return Err(PoolError::NoHost(uri));
+    };
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    let uri = uri.into_parts();
+    if !req.headers().contains_key(header::HOST) {
+        if let Some(v) = uri
+            .authority
+            .as_ref()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        {
+            req.headers_mut().insert(header::HOST, v);
+        }
+    }
+    // Origin form: the path and query alone (shared, not parsed again).
+    let mut origin = http::uri::Parts::default();
+    origin.path_and_query = uri.path_and_query;
+    *req.uri_mut() = Uri::from_parts(origin).unwrap_or_else(|_| Uri::from_static("/"));
+    Ok((tls, host, port))
 }
 
 /// A connection lent to one response, returned when its body ends.
@@ -244,11 +419,19 @@ struct Slot {
     sender: SendRequest<ReqBody>,
 }
 
+/// Where an upstream body is read from.
+enum Source {
+    /// hyper's connection task.
+    Hyper(hyper::body::Incoming),
+    /// The wire lane's connection itself.
+    Wire(WireBody),
+}
+
 /// An upstream response body: hyper's, giving its connection back to the
 /// pool once it has been read to the end (a body dropped half-read closes
-/// the connection instead).
+/// the connection instead), or the wire lane's, which does that itself.
 pub struct UpstreamBody {
-    inner: hyper::body::Incoming,
+    inner: Source,
     slot: Option<Slot>,
     ended: bool,
 }
@@ -257,7 +440,7 @@ impl UpstreamBody {
     /// A body on a connection that is not pooled.
     pub fn unpooled(inner: hyper::body::Incoming) -> Self {
         UpstreamBody {
-            inner,
+            inner: Source::Hyper(inner),
             slot: None,
             ended: false,
         }
@@ -267,7 +450,7 @@ impl UpstreamBody {
 impl Drop for UpstreamBody {
     fn drop(&mut self) {
         if let Some(slot) = self.slot.take() {
-            if self.ended || self.inner.is_end_stream() {
+            if self.ended || self.is_end_stream() {
                 slot.pool.put_back(slot.place, slot.sender);
             }
         }
@@ -276,13 +459,16 @@ impl Drop for UpstreamBody {
 
 impl Body for UpstreamBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let polled = match &mut self.inner {
+            Source::Hyper(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+            Source::Wire(b) => Pin::new(b).poll_frame(cx),
+        };
         if let Poll::Ready(None) = polled {
             self.ended = true;
         }
@@ -290,10 +476,16 @@ impl Body for UpstreamBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.inner {
+            Source::Hyper(b) => b.is_end_stream(),
+            Source::Wire(b) => b.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.inner {
+            Source::Hyper(b) => b.size_hint(),
+            Source::Wire(b) => b.size_hint(),
+        }
     }
 }

@@ -18,6 +18,7 @@ use super::pool::Pool;
 use super::stream::{ClientStream, Idle, ParkSlot, Parked, Readable, Tracking};
 use super::tls::{self, TlsError};
 use super::web::web;
+use super::wire::lane::{self, Next};
 use super::{health, ws};
 use crate::plan::proxy::ProxyPlan;
 use arc_swap::ArcSwap;
@@ -329,7 +330,7 @@ pub struct Conn {
     /// by both `Content-Length` and `Transfer-Encoding` (the stream's
     /// [`FramingWatch`] records it), and the requests answered so far
     /// (the stream parks once all are).
-    tracking: Arc<Tracking>,
+    pub(super) tracking: Arc<Tracking>,
 }
 
 impl Conn {
@@ -442,7 +443,9 @@ fn service(
     Future = Handled,
 > {
     let (shared, conn) = (Arc::clone(shared), Arc::clone(conn));
-    service_fn(move |req| Box::pin(handle(Arc::clone(&shared), Arc::clone(&conn), req)) as Handled)
+    service_fn(move |req| {
+        Box::pin(handle(Arc::clone(&shared), Arc::clone(&conn), req, None)) as Handled
+    })
 }
 
 /// A request's handler future, boxed.
@@ -489,9 +492,10 @@ where
     }
 }
 
-/// HTTP/1.1 on a connection: one hyper connection after another, each
-/// until the connection parks; then into the lot, unless the next request
-/// is there already.
+/// HTTP/1.1 on a connection: edge's own lane while its requests are the
+/// lane's (see `super::wire`), else one hyper connection after another,
+/// each until the connection parks; then into the lot, unless the next
+/// request is there already.
 async fn sessions<S>(mut client: Client<S>, mut parked: Parked<S>)
 where
     S: AsyncRead + AsyncWrite + Readable + Unpin + Send + 'static,
@@ -499,32 +503,48 @@ where
     let slot: ParkSlot<S> = Arc::default();
     loop {
         let (shared, conn) = (&client.shared, &client.conn);
-        let io = ClientStream::new(parked.stream, Arc::clone(&conn.tracking), parked.framing)
-            .parking(&slot, &shared.drain, HEAD_TIMEOUT);
-        // Boxed, so a task waiting on the client keeps none of hyper's state.
-        let served = Box::pin(
-            hyper::server::conn::http1::Builder::new()
-                // The stream times the wait for a head (see HeadWait).
-                .header_read_timeout(None)
-                .preserve_header_case(true)
-                .max_header_size(MAX_HEAD_BYTES)
-                .serve_connection(TokioIo::new(io), service(shared, conn))
-                .with_upgrades(),
-        );
-        let idle = &conn.tracking.idle;
-        until_done(served, &shared.drain, idle.enabled.then_some(idle)).await;
-        let Some(next) = slot.lock().ok().and_then(|mut s| s.take()) else {
-            return;
-        };
+        // Boxed: a parked connection's task is spawned anew when it wakes,
+        // moving its whole future; the lane's (the request's) stays put.
+        match Box::pin(lane::serve(shared, conn, &mut parked)).await {
+            Next::Park => {}
+            Next::Close => {
+                if S::SHUTDOWN_WRITES {
+                    let shutdown = parked.stream.shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(1), shutdown).await;
+                }
+                return;
+            }
+            Next::Hyper(prefix) => {
+                let io =
+                    ClientStream::new(parked.stream, Arc::clone(&conn.tracking), parked.framing)
+                        .replaying(prefix)
+                        .parking(&slot, &shared.drain, HEAD_TIMEOUT);
+                // Boxed, so a task waiting on the client keeps none of
+                // hyper's state.
+                let served = Box::pin(
+                    hyper::server::conn::http1::Builder::new()
+                        // The stream times the wait for a head (see HeadWait).
+                        .header_read_timeout(None)
+                        .preserve_header_case(true)
+                        .max_header_size(MAX_HEAD_BYTES)
+                        .serve_connection(TokioIo::new(io), service(shared, conn))
+                        .with_upgrades(),
+                );
+                let idle = &conn.tracking.idle;
+                until_done(served, &shared.drain, idle.enabled.then_some(idle)).await;
+                let Some(next) = slot.lock().ok().and_then(|mut s| s.take()) else {
+                    return;
+                };
+                parked = next;
+            }
+        }
         // As long as hyper waits for a head, or the route's `timeout`
         // when that ends sooner; lame duck closes it too (the lot drains).
+        let idle = &client.conn.tracking.idle;
         let head_limit = tokio::time::Instant::now() + HEAD_TIMEOUT;
         let deadline = idle.deadline().map_or(head_limit, |d| d.min(head_limit));
         let lot = client.lot.clone();
-        let resting = Resting {
-            client,
-            parked: next,
-        };
+        let resting = Resting { client, parked };
         match lot.park(resting, deadline) {
             None => return,
             Some(ready) => (client, parked) = (ready.client, ready.parked),
@@ -593,12 +613,26 @@ where
     }
 }
 
-/// Routes one request and proxies it; every outcome is a response.
-async fn handle(
+/// A request's route, when its reader looked it up already (the wire
+/// lane does, to know whether the request is its own): the routing it
+/// looked in and the route's index there (`None`: no route).
+pub(super) struct Routed {
+    pub(super) routing: Arc<Routing>,
+    pub(super) index: Option<usize>,
+}
+
+/// Routes one request (unless `routed`) and proxies it; every outcome is
+/// a response.
+pub(super) async fn handle<B>(
     shared: Arc<Shared>,
     conn: Arc<Conn>,
-    req: Request<hyper::body::Incoming>,
-) -> Result<Response<Logged>, Infallible> {
+    req: Request<B>,
+    routed: Option<Routed>,
+) -> Result<Response<Logged>, Infallible>
+where
+    B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<super::body::BoxError>,
+{
     let start = Instant::now();
     let mut req = req;
     if req.version() == Version::HTTP_2 && !req.headers().contains_key(header::HOST) {
@@ -611,12 +645,17 @@ async fn handle(
     }
     let method = req.method().clone();
     let url = req.uri().clone();
-    let routing = shared.routing.load_full();
+    let (routing, routed) = match routed {
+        Some(r) => (r.routing, Some(r.index)),
+        None => (shared.routing.load_full(), None),
+    };
     let arrival = conn.requests.fetch_add(1, Ordering::Relaxed);
     let framed_twice = conn.tracking.framed_twice.is(arrival);
     let bad = framed_twice || bad_host(&req);
     let index = if bad {
         None
+    } else if let Some(index) = routed {
+        index
     } else {
         let host = req.uri().authority().map(|a| a.as_str()).or_else(|| {
             req.headers()

@@ -63,7 +63,8 @@ impl Idle {
         }
     }
 
-    fn touch(&self) {
+    /// Bytes moved now.
+    pub(super) fn touch(&self) {
         if !self.enabled {
             return;
         }
@@ -247,6 +248,9 @@ pub(super) struct ClientStream<S> {
     framing: FramingWatch,
     /// `None`: never parks (HTTP/2, embedders).
     parking: Option<Parking<S>>,
+    /// Bytes read from the client before hyper took over (by the wire
+    /// lane), given to hyper first.
+    prefix: bytes::Bytes,
 }
 
 impl<S> ClientStream<S> {
@@ -257,7 +261,14 @@ impl<S> ClientStream<S> {
             tracking,
             framing,
             parking: None,
+            prefix: bytes::Bytes::new(),
         }
+    }
+
+    /// Gives hyper `prefix` before anything the socket holds.
+    pub(super) fn replaying(mut self, prefix: bytes::Bytes) -> Self {
+        self.prefix = prefix;
+        self
     }
 
     /// Lets the stream park its connection once idle, into `slot`, while
@@ -310,8 +321,16 @@ impl<S: AsyncRead + Unpin> AsyncRead for ClientStream<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
-        let polled = Pin::new(self.inner()?).poll_read(cx, buf);
         let this = &mut *self;
+        if !this.prefix.is_empty() {
+            let n = this.prefix.len().min(buf.remaining());
+            let given = this.prefix.split_to(n);
+            buf.put_slice(&given);
+            this.tracking.idle.touch();
+            this.framing.feed(&given, &this.tracking.framed_twice);
+            return Poll::Ready(Ok(()));
+        }
+        let polled = Pin::new(this.inner()?).poll_read(cx, buf);
         match polled {
             Poll::Ready(Ok(())) if buf.filled().len() > before => {
                 this.tracking.idle.touch();
@@ -451,6 +470,22 @@ pub(super) trait Readable {
     /// Ready when the socket under the stream is readable. A poll, not a
     /// future: a parked connection's task would keep the future's state.
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+
+    /// A read just took less than it had room for: the socket is empty,
+    /// so the next read waits for the socket's next readiness event
+    /// instead of first trying, and failing, to read (nginx's
+    /// `rev->ready = 0`). No-op where a short read says nothing about the
+    /// socket (TLS buffers records).
+    fn drained(&self) {}
+}
+
+/// Forgets that `tcp` was readable: its next read waits for epoll's next
+/// event (tokio's readiness is edge-triggered, and no event can have been
+/// processed since the caller's read in the same poll).
+pub(super) fn forget_readable(tcp: &tokio::net::TcpStream) {
+    let _ = tcp.try_io(tokio::io::Interest::READABLE, || {
+        Err::<(), _>(io::ErrorKind::WouldBlock.into())
+    });
 }
 
 impl Readable for tokio::net::TcpStream {
@@ -458,6 +493,10 @@ impl Readable for tokio::net::TcpStream {
 
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         tokio::net::TcpStream::poll_read_ready(self, cx)
+    }
+
+    fn drained(&self) {
+        forget_readable(self);
     }
 }
 

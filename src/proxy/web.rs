@@ -13,7 +13,8 @@ use super::pool::{PoolError, UpstreamBody};
 use super::redirect;
 use super::response::{self, Context};
 use super::server::{Conn, RouteRuntime};
-use crate::plan::proxy::{Route, Target};
+use super::wire::RawNames;
+use crate::plan::proxy::{ProxyOptions, Route, Target};
 use http::{Method, Request, Response, StatusCode, Version};
 use hyper::body::Body;
 use std::pin::Pin;
@@ -44,12 +45,11 @@ fn idempotent(m: &Method) -> bool {
 
 /// Proxies a plain HTTP request: forward copy, target choice with retries of
 /// failed connections, `proxy_timeout`, response rewriting.
-pub async fn web(
-    route: &Route,
-    rt: &RouteRuntime,
-    conn: &Conn,
-    req: Request<hyper::body::Incoming>,
-) -> Outcome {
+pub async fn web<B>(route: &Route, rt: &RouteRuntime, conn: &Conn, req: Request<B>) -> Outcome
+where
+    B: Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<super::body::BoxError>,
+{
     let opts = &route.options;
     let (mut parts, body) = req.into_parts();
     // hyper's extensions (the header case map) go to the upstream request:
@@ -71,6 +71,9 @@ pub async fn web(
         body = boxed(main);
     }
     let retryable = idempotent(&parts.method) && body.is_end_stream();
+    // A request the wire lane read goes upstream on the lane too, its
+    // path written as it is (no absolute URI built and taken apart).
+    let wire = extensions.get::<RawNames>().is_some() && rt.hooks.is_none() && !opts.to_proxy;
     let mut body = Some(body);
     let mut tried = Vec::new();
     let mut last: Option<(ProxyError, String)> = None;
@@ -88,12 +91,17 @@ pub async fn web(
         } else {
             body.take().unwrap_or_else(empty)
         };
-        let uri = if opts.to_proxy {
-            path.parse()
+        let uri = if wire {
+            // The path is written as it is: no byte that ends a request
+            // target or breaks a line.
+            let writable = path.bytes().all(|b| b > b' ' && b != 0x7f);
+            writable.then(http::Uri::default)
+        } else if opts.to_proxy {
+            path.parse().ok()
         } else {
-            upstream_uri(target, &path)
+            upstream_uri(target, &path).ok()
         };
-        let Ok(uri) = uri else {
+        let Some(uri) = uri else {
             return failed(route, rt, &ProxyError::BadRequest(path), shown);
         };
         let origin = opts.follow_redirects.then(|| redirect::Origin {
@@ -115,7 +123,7 @@ pub async fn web(
         if let Some(h) = &rt.hooks {
             h.proxy_req(&mut up, &incoming);
         }
-        let sent = send(rt, opts.to_proxy, target, up);
+        let sent = send(rt, opts, target, wire.then_some(path.as_str()), up);
         let result = match opts.proxy_timeout {
             Some(t) => match tokio::time::timeout(t, sent).await {
                 Ok(r) => r,
@@ -209,14 +217,27 @@ impl Failure {
 }
 
 /// Sends `req` through the pool, or on a fresh connection for `to_proxy`
-/// (whose absolute-form target the pool would rewrite).
+/// (whose absolute-form target the pool would rewrite); with `wire_path`,
+/// on the wire lane to `target`, for that path.
 pub async fn send(
     rt: &RouteRuntime,
-    direct: bool,
+    opts: &ProxyOptions,
     target: &Target,
+    wire_path: Option<&str>,
     req: Request<ReqBody>,
 ) -> Result<Response<UpstreamBody>, Failure> {
-    if direct {
+    if let Some(path) = wire_path {
+        let keep_names = opts.preserve_header_key_case;
+        let sent = rt.pool.request_wire(req, target, path, keep_names);
+        return Box::pin(sent).await.map_err(|e| {
+            let reason = error_chain(&e);
+            match e {
+                PoolError::Connect(_) => Failure::Connect(reason),
+                _ => Failure::Other(reason),
+            }
+        });
+    }
+    if opts.to_proxy {
         return client::send_direct(&rt.connector, target, req)
             .await
             .map_err(|e| match e {
@@ -229,7 +250,7 @@ pub async fn send(
         match &e {
             PoolError::Connect(_) => Failure::Connect(reason),
             PoolError::Http(h) => Failure::of_exchange(h, reason),
-            PoolError::NoHost(_) => Failure::Other(reason),
+            PoolError::NoHost(_) | PoolError::Wire(_) => Failure::Other(reason),
         }
     })
 }

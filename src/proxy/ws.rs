@@ -24,11 +24,11 @@ use hyper::upgrade::OnUpgrade;
 /// `open` counts the splice in its listener's lame duck drain, so a
 /// draining edge waits for the WebSocket (up to the lame duck duration)
 /// instead of cutting it when the last HTTP connection is gone.
-pub async fn proxy(
+pub async fn proxy<B>(
     route: &Route,
     rt: &RouteRuntime,
     conn: &Conn,
-    mut req: Request<hyper::body::Incoming>,
+    mut req: Request<B>,
     open: Option<Open>,
 ) -> Outcome {
     let opts = &route.options;
@@ -59,7 +59,7 @@ pub async fn proxy(
     if let Some(h) = &rt.hooks {
         h.proxy_req(&mut up, &incoming);
     }
-    let mut res = match send(rt, opts.to_proxy, &target, up).await {
+    let mut res = match send(rt, opts, &target, None, up).await {
         Ok(res) => res,
         Err(Failure::Connect(reason)) => {
             rt.balancer.connect_failed(pick.index());
