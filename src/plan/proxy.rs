@@ -312,7 +312,9 @@ pub struct Agent {
     /// Reuse upstream connections (default true); false sends
     /// `connection: close` upstream.
     pub keep_alive: bool,
-    /// Idle connections kept per upstream host (default 32).
+    /// Idle connections kept per upstream host (default 256, node's
+    /// `maxFreeSockets`: a pool smaller than the load's concurrency
+    /// reconnects for every request over it).
     pub max_idle_per_host: usize,
     /// How long an idle pooled connection is kept (default 90s, hyper's).
     pub idle_timeout: Duration,
@@ -322,7 +324,7 @@ impl Default for Agent {
     fn default() -> Self {
         Agent {
             keep_alive: true,
-            max_idle_per_host: 32,
+            max_idle_per_host: 256,
             idle_timeout: Duration::from_secs(90),
         }
     }

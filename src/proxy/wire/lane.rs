@@ -114,14 +114,16 @@ where
         let head_request = arrived.req.method() == Method::HEAD;
         let req = arrived.req.map(|()| http_body_util::Empty::<Bytes>::new());
         let idle = &conn.tracking.idle;
-        let answered = async {
+        // Boxed: a fresh (cache-warm) allocation per request, not a large
+        // future kept by every waiting connection.
+        let answered = Box::pin(async {
             let res = match handle(Arc::clone(shared), Arc::clone(conn), req, Some(routed)).await {
                 Ok(res) => res,
                 Err(never) => match never {},
             };
             let keep_alive = !arrived.close && !shared.drain.is_started();
             respond(&mut parked.stream, res, head_request, keep_alive, idle).await
-        };
+        });
         let closing = if idle.enabled {
             tokio::select! {
                 biased;
