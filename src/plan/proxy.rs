@@ -671,7 +671,12 @@ impl Router {
     /// through to the next. `host` may carry a port and any case.
     pub fn route(&self, host: Option<&str>, path: &str) -> Option<usize> {
         let mut buf = [0u8; MAX_HOST_LEN];
-        if let Some(name) = host.and_then(|h| normalize_host(h, &mut buf)) {
+        // Without host routes the host is not even read.
+        let by_host = !self.exact.is_empty() || !self.wildcard.is_empty();
+        if let Some(name) = host
+            .filter(|_| by_host)
+            .and_then(|h| normalize_host(h, &mut buf))
+        {
             if let Some(i) = self.exact.get(name).and_then(|p| p.find(path)) {
                 return Some(i);
             }

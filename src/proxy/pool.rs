@@ -44,26 +44,31 @@ impl Key {
 /// so the place is stable), found once per request without allocating.
 type Place = usize;
 
-/// A connection waiting for its next request.
-struct Idle {
-    sender: SendRequest<ReqBody>,
+/// A connection waiting for its next request (hyper's sender, or a wire
+/// lane connection).
+struct Idle<C> {
+    conn: C,
+    /// When it was put back.
     since: Instant,
     /// The worker thread whose runtime drives the connection.
     thread: std::thread::ThreadId,
 }
 
-/// A wire lane connection waiting for its next request.
-struct WireIdle {
-    conn: Wire,
-    since: Instant,
-    thread: std::thread::ThreadId,
+impl<C> Idle<C> {
+    fn now(conn: C) -> Self {
+        Idle {
+            conn,
+            since: Instant::now(),
+            thread: std::thread::current().id(),
+        }
+    }
 }
 
 /// One upstream's idle connections, of both kinds.
 struct Upstream {
     key: Key,
-    hyper: Vec<Idle>,
-    wire: Vec<WireIdle>,
+    hyper: Vec<Idle<SendRequest<ReqBody>>>,
+    wire: Vec<Idle<Wire>>,
 }
 
 struct Inner {
@@ -189,13 +194,10 @@ impl Pool {
                 Err((e, _)) => return Err(e.into()),
             }
         }
-        let stream = self
-            .0
-            .connector
-            .connect(host, port, tls)
-            .await
-            .map_err(PoolError::Connect)?;
-        let mut conn = Wire::new(stream);
+        // Boxed, as in `request`: the connect's state stays out of every
+        // request's future.
+        let connect = Box::pin(self.0.connector.connect(host, port, tls));
+        let mut conn = Wire::new(connect.await.map_err(PoolError::Connect)?);
         let answer = conn
             .exchange(&head, head_request, keep_names)
             .await
@@ -248,33 +250,14 @@ impl Pool {
     /// caller's own worker thread.
     fn take_idle(&self, tls: bool, host: &str, port: u16) -> (Place, Option<SendRequest<ReqBody>>) {
         self.take(tls, host, port, |up, now, timeout, here| {
-            let list = &mut up.hyper;
-            list.retain(|i| now.duration_since(i.since) < timeout && !i.sender.is_closed());
-            list.iter()
-                .rposition(|i| i.thread == here)
-                .or_else(|| list.len().checked_sub(1))
-                .map(|at| list.swap_remove(at).sender)
+            pick_idle(&mut up.hyper, now, timeout, here, |s| !s.is_closed())
         })
     }
 
     /// As [`Pool::take_idle`], for a wire lane connection.
     fn take_idle_wire(&self, tls: bool, host: &str, port: u16) -> (Place, Option<Wire>) {
         self.take(tls, host, port, |up, now, timeout, here| {
-            let list = &mut up.wire;
-            list.retain(|i| now.duration_since(i.since) < timeout);
-            // This thread's first: another thread's runtime drives the
-            // sockets of its own (each read a wake across threads).
-            while let Some(at) = list
-                .iter()
-                .rposition(|i| i.thread == here)
-                .or_else(|| list.len().checked_sub(1))
-            {
-                let idle = list.swap_remove(at);
-                if idle.conn.is_open() {
-                    return Some(idle.conn);
-                }
-            }
-            None
+            pick_idle(&mut up.wire, now, timeout, here, Wire::is_open)
         })
     }
 
@@ -338,36 +321,61 @@ impl Pool {
 
     /// Takes a connection back after its response ended.
     fn put_back(&self, place: Place, sender: SendRequest<ReqBody>) {
-        if sender.is_closed() {
-            return;
-        }
-        let idle = Idle {
-            sender,
-            since: Instant::now(),
-            thread: std::thread::current().id(),
-        };
-        let mut all = self.0.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(up) = all.get_mut(place) {
-            if up.hyper.len() < self.0.max_idle {
-                up.hyper.push(idle);
-            }
+        if !sender.is_closed() {
+            self.keep(place, Idle::now(sender), |up| &mut up.hyper);
         }
     }
 
     /// Takes a wire connection back after its response ended.
     fn put_back_wire(&self, place: Place, conn: Wire) {
-        let idle = WireIdle {
-            conn,
-            since: Instant::now(),
-            thread: std::thread::current().id(),
-        };
+        self.keep(place, Idle::now(conn), |up| &mut up.wire);
+    }
+
+    /// Adds `idle` to the upstream's `list`, unless that is full.
+    fn keep<C>(
+        &self,
+        place: Place,
+        idle: Idle<C>,
+        list: impl FnOnce(&mut Upstream) -> &mut Vec<Idle<C>>,
+    ) {
         let mut all = self.0.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(up) = all.get_mut(place) {
-            if up.wire.len() < self.0.max_idle {
-                up.wire.push(idle);
+        if let Some(list) = all.get_mut(place).map(list) {
+            if list.len() < self.0.max_idle {
+                list.push(idle);
             }
         }
     }
+}
+
+/// Takes the newest usable idle connection of `list`, one of thread
+/// `here` first (another thread's runtime drives the others' sockets:
+/// each read would be a wake across threads). The list is in put-back
+/// order, so the expired ones are at its front: dropped there, looking
+/// no further than the first fresh one.
+fn pick_idle<C>(
+    list: &mut Vec<Idle<C>>,
+    now: Instant,
+    timeout: Duration,
+    here: std::thread::ThreadId,
+    usable: impl Fn(&C) -> bool,
+) -> Option<C> {
+    let fresh = list
+        .iter()
+        .position(|i| now.duration_since(i.since) < timeout)
+        .unwrap_or(list.len());
+    list.drain(..fresh);
+    while let Some(at) = list
+        .iter()
+        .rposition(|i| i.thread == here)
+        .or_else(|| list.len().checked_sub(1))
+    {
+        // `remove`, not `swap_remove`: the order is the expiry order.
+        let idle = list.remove(at);
+        if usable(&idle.conn) {
+            return Some(idle.conn);
+        }
+    }
+    None
 }
 
 /// Where a wire body sends its connection back.

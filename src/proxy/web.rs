@@ -229,7 +229,7 @@ pub async fn send(
     if let Some(path) = wire_path {
         let keep_names = opts.preserve_header_key_case;
         let sent = rt.pool.request_wire(req, target, path, keep_names);
-        return Box::pin(sent).await.map_err(|e| {
+        return sent.await.map_err(|e| {
             let reason = error_chain(&e);
             match e {
                 PoolError::Connect(_) => Failure::Connect(reason),

@@ -5,7 +5,7 @@
 //! `Transfer-Encoding` from the head, else from the body's size; a `date`
 //! when there is none; `connection: close` when the connection closes).
 
-use super::RawNames;
+use super::{ends_chunked, names_token, RawNames};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
 use std::cell::RefCell;
@@ -157,7 +157,7 @@ pub fn response_head(
                 if *name == header::TRANSFER_ENCODING {
                     wrote_len = true;
                     framing.chunked = true;
-                    last_coding_chunked = ends_chunked(value);
+                    last_coding_chunked = ends_chunked(value.as_bytes());
                 } else if *name == header::CONNECTION && names_close(value) {
                     framing.close = true;
                 }
@@ -221,16 +221,7 @@ fn end_joined(out: &mut Vec<u8>, joined: Option<&HeaderName>, last_coding_chunke
 }
 
 fn names_close(v: &HeaderValue) -> bool {
-    v.as_bytes()
-        .split(|b| *b == b',')
-        .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-}
-
-fn ends_chunked(v: &HeaderValue) -> bool {
-    v.as_bytes()
-        .rsplit(|b| *b == b',')
-        .next()
-        .is_some_and(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"))
+    names_token(v.as_bytes(), "close")
 }
 
 thread_local! {

@@ -66,6 +66,21 @@ impl RawNames {
     }
 }
 
+/// Whether a comma-separated header value names `token` (any case).
+fn names_token(value: &[u8], token: &str) -> bool {
+    value
+        .split(|b| *b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// Whether a `Transfer-Encoding` value's last coding is `chunked`.
+fn ends_chunked(value: &[u8]) -> bool {
+    value
+        .rsplit(|b| *b == b',')
+        .next()
+        .is_some_and(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"))
+}
+
 /// Why the lane's exchange with an upstream failed.
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {

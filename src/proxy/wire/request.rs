@@ -4,7 +4,7 @@
 //! and every byte is one hyper would accept. Anything else is left in
 //! the buffer, untouched, for hyper.
 
-use super::RawNames;
+use super::{names_token, RawNames};
 use bytes::BytesMut;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Uri};
@@ -25,13 +25,6 @@ fn for_hyper(name: &str) -> bool {
     ["content-length", "transfer-encoding", "expect", "upgrade"]
         .iter()
         .any(|n| name.eq_ignore_ascii_case(n))
-}
-
-/// Whether a comma-separated header value names `token`.
-fn names_token(value: &[u8], token: &str) -> bool {
-    value
-        .split(|b| *b == b',')
-        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
 }
 
 /// Takes the request head at the start of `buf` when the lane can serve
@@ -93,7 +86,8 @@ pub fn take(
     let head = buf.split_to(len).freeze();
     let slice = |(start, end): (u32, u32)| head.slice(start as usize..end as usize);
     let built = (|| {
-        let mut headers = HeaderMap::with_capacity(at.len());
+        // Room for what the forwarding passes may add.
+        let mut headers = HeaderMap::with_capacity(at.len() + 4);
         for ((name, _), &(_, value)) in names.iter().zip(&at) {
             headers.append(
                 name.clone(),

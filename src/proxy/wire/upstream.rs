@@ -5,7 +5,7 @@
 //! connection goes back to its pool the moment the body's last byte is
 //! read.
 
-use super::{RawNames, WireError};
+use super::{ends_chunked, names_token, RawNames, WireError};
 use crate::proxy::client::Stream;
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -178,8 +178,8 @@ fn parse_response(
     let (mut close, mut keep_alive, mut encoded) = (false, false, false);
     for h in parsed.headers.iter() {
         if h.name.eq_ignore_ascii_case("connection") {
-            close |= token(h.value, "close");
-            keep_alive |= token(h.value, "keep-alive");
+            close |= names_token(h.value, "close");
+            keep_alive |= names_token(h.value, "keep-alive");
         }
         encoded |= h.name.eq_ignore_ascii_case("transfer-encoding");
         let name = HeaderName::from_bytes(h.name.as_bytes())
@@ -187,7 +187,8 @@ fn parse_response(
         at.push((name, range(h.name.as_bytes()), range(h.value)));
     }
     let head = buf.split_to(len).freeze();
-    let mut headers = HeaderMap::with_capacity(at.len());
+    // Room for what the response passes add (`connection`, a `date`).
+    let mut headers = HeaderMap::with_capacity(at.len() + 2);
     for (name, _, (start, end)) in &at {
         let value = HeaderValue::from_maybe_shared(head.slice(*start..*end))
             .map_err(|e| WireError::Parse(e.to_string()))?;
@@ -234,12 +235,7 @@ fn framing(
             .get_all(header::TRANSFER_ENCODING)
             .iter()
             .next_back()
-            .is_some_and(|v| {
-                v.as_bytes()
-                    .rsplit(|b| *b == b',')
-                    .next()
-                    .is_some_and(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"))
-            });
+            .is_some_and(|v| ends_chunked(v.as_bytes()));
         // The encoding wins over a length (which is dropped).
         headers.remove(header::CONTENT_LENGTH);
         return Ok(if chunked {
@@ -272,11 +268,6 @@ fn bodiless(status: StatusCode, head_request: bool) -> bool {
     head_request
         || status.is_informational()
         || matches!(status, StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED)
-}
-
-fn token(v: &[u8], want: &str) -> bool {
-    v.split(|b| *b == b',')
-        .any(|t| t.trim_ascii().eq_ignore_ascii_case(want.as_bytes()))
 }
 
 /// Where a connection goes when its body has been read.
