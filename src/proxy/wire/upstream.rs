@@ -23,6 +23,9 @@ const MAX_HEAD: usize = 64 * 1024;
 const MAX_HEADERS: usize = 100;
 /// Room made in the buffer before each read.
 const READ_ROOM: usize = 16 * 1024;
+/// The most room a read grows to: reads that fill what they were given
+/// double it (large bodies move in large reads, and so in large writes).
+const MAX_READ_ROOM: usize = 256 * 1024;
 /// A chunk-size line (with extensions) or trailer section longer than
 /// this is refused.
 const MAX_LINE: usize = 4096;
@@ -31,6 +34,8 @@ const MAX_LINE: usize = 4096;
 pub struct Wire {
     io: Stream,
     buf: BytesMut,
+    /// Room made for the next read (see [`MAX_READ_ROOM`]).
+    room: usize,
 }
 
 impl Wire {
@@ -39,6 +44,7 @@ impl Wire {
         Wire {
             io,
             buf: BytesMut::new(),
+            room: READ_ROOM,
         }
     }
 
@@ -55,6 +61,7 @@ impl Wire {
     pub fn idle(&mut self) {
         // An idle connection holds no buffer.
         self.buf = BytesMut::new();
+        self.room = READ_ROOM;
         crate::proxy::stream::forget_readable(self.tcp());
     }
 
@@ -67,10 +74,15 @@ impl Wire {
     }
 
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        if self.buf.capacity() - self.buf.len() < READ_ROOM / 4 {
-            self.buf.reserve(READ_ROOM);
+        if self.buf.capacity() - self.buf.len() < self.room / 4 {
+            self.buf.reserve(self.room);
         }
-        std::pin::pin!(self.io.read_buf(&mut self.buf)).poll(cx)
+        let spare = self.buf.capacity() - self.buf.len();
+        let read = ready!(std::pin::pin!(self.io.read_buf(&mut self.buf)).poll(cx));
+        if matches!(read, Ok(n) if n == spare) {
+            self.room = (self.room * 2).min(MAX_READ_ROOM);
+        }
+        Poll::Ready(read)
     }
 
     /// Sends a request head and reads the response head; the body is what
