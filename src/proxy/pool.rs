@@ -99,9 +99,10 @@ pub enum PoolError {
     Wire(#[from] WireError),
 }
 
-/// Methods whose request may go again when a reused connection failed
-/// before the upstream answered a byte.
-fn idempotent(m: &http::Method) -> bool {
+/// Methods whose request may go again: on another target when a
+/// connection failed (web), on a new connection when a reused one failed
+/// before the upstream answered a byte (the wire lane).
+pub fn idempotent(m: &http::Method) -> bool {
     use http::Method;
     matches!(
         *m,
@@ -133,8 +134,29 @@ impl Pool {
         &self,
         mut req: Request<ReqBody>,
     ) -> Result<Response<UpstreamBody>, PoolError> {
-        let (tls, host, port) = upstream_of(&mut req)?;
-        let (place, idle) = self.take_idle(tls, &host, port);
+        let uri = std::mem::take(req.uri_mut());
+        let tls = uri.scheme_str() == Some("https");
+        let Some(host) = uri.host() else {
+            return Err(PoolError::NoHost(uri));
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let (place, idle) = self.take_idle(tls, host, port);
+        let uri = uri.into_parts();
+        if !req.headers().contains_key(header::HOST) {
+            if let Some(v) = uri
+                .authority
+                .as_ref()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            {
+                req.headers_mut().insert(header::HOST, v);
+            }
+        }
+        // Origin form: the path and query alone (shared, not parsed again).
+        let mut origin = http::uri::Parts::default();
+        origin.path_and_query = uri.path_and_query;
+        *req.uri_mut() = Uri::from_parts(origin).unwrap_or_else(|_| Uri::from_static("/"));
+
         if let Some(mut sender) = idle {
             // Ready at once unless the previous response's end is still
             // being processed by the connection's task.
@@ -388,36 +410,6 @@ impl Home for WireHome {
     fn put_back(self: Box<Self>, conn: Wire) {
         self.pool.put_back_wire(self.place, conn);
     }
-}
-
-/// Where a request goes: TLS or not, host, port. The request's URI is
-/// made origin-form, with `Host` from it when the request has none.
-fn upstream_of<B>(req: &mut Request<B>) -> Result<(bool, String, u16), PoolError> {
-    let uri = std::mem::take(req.uri_mut());
-    let tls = uri.scheme_str() == Some("https");
-    let Some(host) = uri.host() else {
-        return Err(PoolError::NoHost(uri));
-    };
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-    let uri = uri.into_parts();
-    if !req.headers().contains_key(header::HOST) {
-        if let Some(v) = uri
-            .authority
-            .as_ref()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        {
-            req.headers_mut().insert(header::HOST, v);
-        }
-    }
-    // Origin form: the path and query alone (shared, not parsed again).
-    let mut origin = http::uri::Parts::default();
-    origin.path_and_query = uri.path_and_query;
-    *req.uri_mut() = Uri::from_parts(origin).unwrap_or_else(|_| Uri::from_static("/"));
-    Ok((tls, host, port))
 }
 
 /// A connection lent to one response, returned when its body ends.

@@ -9,13 +9,13 @@ use super::error::{error_response, ProxyError};
 use super::forward::{
     outgoing_headers, outgoing_path, request_target, upstream_uri, Incoming, Kind,
 };
-use super::pool::{PoolError, UpstreamBody};
+use super::pool::{idempotent, PoolError, UpstreamBody};
 use super::redirect;
 use super::response::{self, Context};
 use super::server::{Conn, RouteRuntime};
 use super::wire::RawNames;
 use crate::plan::proxy::{ProxyOptions, Route, Target};
-use http::{Method, Request, Response, StatusCode, Version};
+use http::{Request, Response, StatusCode, Version};
 use hyper::body::Body;
 use std::pin::Pin;
 
@@ -33,14 +33,6 @@ pub fn failed(route: &Route, rt: &RouteRuntime, err: &ProxyError, upstream: Stri
         None => res,
     };
     (res, upstream, None)
-}
-
-/// Methods a failed connection may be retried for on another target.
-fn idempotent(m: &Method) -> bool {
-    matches!(
-        *m,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
-    )
 }
 
 /// Proxies a plain HTTP request: forward copy, target choice with retries of
@@ -229,13 +221,7 @@ pub async fn send(
     if let Some(path) = wire_path {
         let keep_names = opts.preserve_header_key_case;
         let sent = rt.pool.request_wire(req, target, path, keep_names);
-        return sent.await.map_err(|e| {
-            let reason = error_chain(&e);
-            match e {
-                PoolError::Connect(_) => Failure::Connect(reason),
-                _ => Failure::Other(reason),
-            }
-        });
+        return sent.await.map_err(pool_failure);
     }
     if opts.to_proxy {
         return client::send_direct(&rt.connector, target, req)
@@ -245,14 +231,17 @@ pub async fn send(
                 client::DirectError::Http(e) => Failure::of_exchange(&e, error_chain(&e)),
             });
     }
-    rt.pool.request(req).await.map_err(|e| {
-        let reason = error_chain(&e);
-        match &e {
-            PoolError::Connect(_) => Failure::Connect(reason),
-            PoolError::Http(h) => Failure::of_exchange(h, reason),
-            PoolError::NoHost(_) | PoolError::Wire(_) => Failure::Other(reason),
-        }
-    })
+    rt.pool.request(req).await.map_err(pool_failure)
+}
+
+/// A pooled request's failure, as the client is answered for it.
+fn pool_failure(e: PoolError) -> Failure {
+    let reason = error_chain(&e);
+    match &e {
+        PoolError::Connect(_) => Failure::Connect(reason),
+        PoolError::Http(h) => Failure::of_exchange(h, reason),
+        PoolError::NoHost(_) | PoolError::Wire(_) => Failure::Other(reason),
+    }
 }
 
 /// An error and its sources, `: `-separated.

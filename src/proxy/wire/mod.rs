@@ -66,6 +66,14 @@ impl RawNames {
     }
 }
 
+/// Where `part`, a slice httparse returned, lies in `buf`, the bytes it
+/// parsed: the range that stays valid once `buf` is frozen into `Bytes`.
+fn span(buf: &[u8], part: &[u8]) -> Option<(u32, u32)> {
+    let start = (part.as_ptr() as usize).checked_sub(buf.as_ptr() as usize)?;
+    let end = start.checked_add(part.len()).filter(|&e| e <= buf.len())?;
+    Some((u32::try_from(start).ok()?, u32::try_from(end).ok()?))
+}
+
 /// Whether a comma-separated header value names `token` (any case).
 fn names_token(value: &[u8], token: &str) -> bool {
     value

@@ -4,7 +4,7 @@
 //! and every byte is one hyper would accept. Anything else is left in
 //! the buffer, untouched, for hyper.
 
-use super::{names_token, RawNames};
+use super::{names_token, span, RawNames};
 use bytes::BytesMut;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Uri};
@@ -48,14 +48,7 @@ pub fn take(
     if method == Method::CONNECT || !path.starts_with('/') {
         return None;
     }
-    let base = buf.as_ptr() as usize;
-    let range = |s: &[u8]| -> Option<(u32, u32)> {
-        let start = (s.as_ptr() as usize).checked_sub(base)?;
-        Some((
-            u32::try_from(start).ok()?,
-            u32::try_from(start + s.len()).ok()?,
-        ))
-    };
+    let range = |part: &[u8]| span(buf, part);
     let mut close = false;
     let mut host = None;
     // Name range, value range, per header.

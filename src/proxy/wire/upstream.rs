@@ -5,7 +5,7 @@
 //! connection goes back to its pool the moment the body's last byte is
 //! read.
 
-use super::{ends_chunked, names_token, RawNames, WireError};
+use super::{ends_chunked, names_token, span, RawNames, WireError};
 use crate::proxy::client::Stream;
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -176,15 +176,13 @@ fn parse_response(
     };
     let code = parsed.code.unwrap_or(0);
     let status = StatusCode::from_u16(code).map_err(|e| WireError::Parse(e.to_string()))?;
-    let base = buf.as_ptr() as usize;
-    let range = |s: &[u8]| {
-        let start = s.as_ptr() as usize - base;
-        (start, start + s.len())
+    let range = |part: &[u8]| {
+        span(buf, part).ok_or_else(|| WireError::Parse("head outside its buffer".into()))
     };
     let reason = parsed
         .reason
         .filter(|r| !r.is_empty() && Some(*r) != status.canonical_reason());
-    let reason = reason.map(|r| range(r.as_bytes()));
+    let reason = reason.map(|r| range(r.as_bytes())).transpose()?;
     let mut at = Vec::with_capacity(parsed.headers.len());
     // Read from the raw lines, sparing the map lookups.
     let (mut close, mut keep_alive, mut encoded) = (false, false, false);
@@ -196,13 +194,13 @@ fn parse_response(
         encoded |= h.name.eq_ignore_ascii_case("transfer-encoding");
         let name = HeaderName::from_bytes(h.name.as_bytes())
             .map_err(|e| WireError::Parse(e.to_string()))?;
-        at.push((name, range(h.name.as_bytes()), range(h.value)));
+        at.push((name, range(h.name.as_bytes())?, range(h.value)?));
     }
     let head = buf.split_to(len).freeze();
     // Room for what the response passes add (`connection`, a `date`).
     let mut headers = HeaderMap::with_capacity(at.len() + 2);
     for (name, _, (start, end)) in &at {
-        let value = HeaderValue::from_maybe_shared(head.slice(*start..*end))
+        let value = HeaderValue::from_maybe_shared(head.slice(*start as usize..*end as usize))
             .map_err(|e| WireError::Parse(e.to_string()))?;
         headers.append(name.clone(), value);
     }
@@ -213,15 +211,14 @@ fn parse_response(
     *res.status_mut() = status;
     *res.version_mut() = version;
     if let Some((start, end)) = reason {
-        if let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(head.slice(start..end)) {
+        if let Ok(phrase) =
+            hyper::ext::ReasonPhrase::try_from(head.slice(start as usize..end as usize))
+        {
             res.extensions_mut().insert(phrase);
         }
     }
     if keep_names {
-        let spans = at
-            .iter()
-            .map(|(_, (s, e), _)| (*s as u32, *e as u32))
-            .collect();
+        let spans = at.iter().map(|(_, name, _)| *name).collect();
         res.extensions_mut().insert(RawNames::new(head, spans));
     }
     *res.headers_mut() = headers;
