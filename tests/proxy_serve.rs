@@ -2471,3 +2471,90 @@ async fn the_lane_writes_client_header_case_and_replaces_closed_pooled_connectio
         assert!(mixed < accept, "client order kept: {head}");
     }
 }
+
+/// One `Content-Length` response read off `s`: its head and its body.
+async fn read_sized_response(s: &mut tokio::net::TcpStream) -> (String, Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(at) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&got[..at]).into_owned();
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse::<usize>().ok())?
+                })
+                .expect("a content-length");
+            if got.len() >= at + 4 + length {
+                assert_eq!(got.len(), at + 4 + length, "nothing after the body");
+                return (head, got.split_off(at + 4));
+            }
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match tokio::time::timeout(left, s.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+            other => panic!("response cut short ({other:?}): {} bytes", got.len()),
+        }
+    }
+}
+
+/// The lane reads upstream answers into buffers it reuses: small pieces
+/// (heads, bodies up to 4 KiB) are copied out, larger ones sliced, and a
+/// connection gone idle leaves its buffer for the next exchange. Bodies
+/// of every size around those limits, over clients that share the pooled
+/// upstream connections at once, each arrive whole and as sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn reused_upstream_read_buffers_keep_every_body_its_own() {
+    // `/SIZE/SEED` answers SIZE bytes counting up from SEED.
+    fn body(size: usize, seed: usize) -> Vec<u8> {
+        (0..size).map(|i| ((seed + i) % 251) as u8).collect()
+    }
+    let up = Upstream::start(|seen| {
+        let mut parts = seen.uri.trim_start_matches('/').split('/');
+        let mut number = || parts.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+        let (size, seed) = (number(), number());
+        http::Response::new(http_body_util::Full::new(bytes::Bytes::from(body(
+            size, seed,
+        ))))
+    })
+    .await;
+    let edge = Edge::start(&config(&up, "  target: \"UP\""));
+    const SIZES: [usize; 12] = [
+        0, 1, 100, 4095, 4096, 4097, 16383, 16384, 16385, 70_000, 300_000, 13,
+    ];
+    let clients = (0..6).map(|client| {
+        let addr = edge.addr();
+        tokio::spawn(async move {
+            let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            for round in 0..3 {
+                for k in 0..SIZES.len() {
+                    // Each client walks the sizes from its own place.
+                    let size = SIZES[(k + client) % SIZES.len()];
+                    let seed = client * 1000 + round * 100 + k;
+                    let req = format!("GET /{size}/{seed} HTTP/1.1\r\nHost: a\r\n\r\n");
+                    write_raw(&mut s, req.as_bytes()).await;
+                    let (head, got) = read_sized_response(&mut s).await;
+                    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+                    assert!(
+                        got == body(size, seed),
+                        "/{size}/{seed}: {} bytes differ",
+                        got.len()
+                    );
+                }
+            }
+        })
+    });
+    for client in clients.collect::<Vec<_>>() {
+        client.await.expect("client");
+    }
+    let seen = up.seen().len();
+    assert_eq!(seen, 6 * 3 * SIZES.len());
+    assert!(
+        up.conns.load(std::sync::atomic::Ordering::SeqCst) <= 6,
+        "upstream connections were pooled"
+    );
+}

@@ -115,9 +115,12 @@ impl Balancer {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    fn available(&self, i: usize, now: u64) -> bool {
+    /// Healthy and not ejected; `now` (the clock read) only for a target
+    /// that was ejected.
+    fn available(&self, i: usize, now: impl FnOnce() -> u64) -> bool {
         self.targets.get(i).is_some_and(|t| {
-            t.healthy.load(Ordering::Relaxed) && t.ejected_until.load(Ordering::Relaxed) <= now
+            let until = t.ejected_until.load(Ordering::Relaxed);
+            t.healthy.load(Ordering::Relaxed) && (until == 0 || until <= now())
         })
     }
 
@@ -125,7 +128,8 @@ impl Balancer {
     /// there is none (the request gets 502).
     pub fn pick(self: &Arc<Self>, client: IpAddr, tried: &[usize]) -> Option<InFlight> {
         let n = self.targets.len();
-        let now = self.now_ms();
+        let now = std::cell::OnceCell::new();
+        let now = || *now.get_or_init(|| self.now_ms());
         let ok = |i: usize| self.available(i, now) && !tried.contains(&i);
         let index = match self.strategy {
             Balance::RoundRobin => {

@@ -353,7 +353,7 @@ impl Proxy {
     /// of the targets; failures become 502/504 (or the error hook's
     /// answer), never an `Err`.
     pub async fn web(&self, req: Request<hyper::body::Incoming>, conn: &Conn) -> Response<Logged> {
-        finish(web::web(&self.route, &self.rt, conn, req).await)
+        finish(web::web(&self.route, &self.rt, conn, req, None).await)
     }
 
     /// node's `proxy.web(req, res, { target })`: this request goes to
@@ -375,7 +375,7 @@ impl Proxy {
             events: None,
             hooks: self.rt.hooks.clone(),
         };
-        Ok(finish(web::web(&route, &rt, conn, req).await))
+        Ok(finish(web::web(&route, &rt, conn, req, None).await))
     }
 
     /// node's `proxy.ws(req, socket, head)`: proxies a WebSocket upgrade.

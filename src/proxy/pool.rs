@@ -189,6 +189,7 @@ impl Pool {
         mut req: Request<ReqBody>,
         target: &Target,
         path: &str,
+        names: &RawNames,
         keep_names: bool,
     ) -> Result<Response<UpstreamBody>, PoolError> {
         let (tls, host, port) = (target.scheme.is_tls(), target.host.as_str(), target.port);
@@ -204,8 +205,7 @@ impl Pool {
         }
         let (place, idle) = self.take_idle_wire(tls, host, port);
         let mut head = Vec::with_capacity(256);
-        let raw = req.extensions().get::<RawNames>();
-        encode::request_head(&mut head, req.method(), path, req.headers(), raw);
+        encode::request_head(&mut head, req.method(), path, req.headers(), Some(names));
         let head_request = req.method() == http::Method::HEAD;
         let retry = idempotent(req.method());
         if let Some(mut conn) = idle {

@@ -19,6 +19,7 @@ use super::stream::{ClientStream, Idle, ParkSlot, Parked, Readable, Tracking};
 use super::tls::{self, TlsError};
 use super::web::web;
 use super::wire::lane::{self, Next};
+use super::wire::RawNames;
 use super::{health, ws};
 use crate::plan::proxy::ProxyPlan;
 use arc_swap::ArcSwap;
@@ -615,10 +616,12 @@ where
 
 /// A request's route, when its reader looked it up already (the wire
 /// lane does, to know whether the request is its own): the routing it
-/// looked in and the route's index there (`None`: no route).
+/// looked in, the route's index there (`None`: no route), and the
+/// request's header names as read (the lane writes them upstream so).
 pub(super) struct Routed {
     pub(super) routing: Arc<Routing>,
     pub(super) index: Option<usize>,
+    pub(super) names: RawNames,
 }
 
 /// Routes one request (unless `routed`) and proxies it; every outcome is
@@ -645,9 +648,9 @@ where
     }
     let method = req.method().clone();
     let url = req.uri().clone();
-    let (routing, routed) = match routed {
-        Some(r) => (r.routing, Some(r.index)),
-        None => (shared.routing.load_full(), None),
+    let (routing, routed, names) = match routed {
+        Some(r) => (r.routing, Some(r.index), Some(r.names)),
+        None => (shared.routing.load_full(), None, None),
     };
     let arrival = conn.requests.fetch_add(1, Ordering::Relaxed);
     let framed_twice = conn.tracking.framed_twice.is(arrival);
@@ -695,7 +698,7 @@ where
                     // request's future (hyper moves that into a box).
                     Box::pin(ws::proxy(route, rt, &conn, req, Some(shared.drain.track()))).await
                 } else {
-                    web(route, rt, &conn, req).await
+                    web(route, rt, &conn, req, names.as_ref()).await
                 }
             }
         };

@@ -36,8 +36,16 @@ pub fn failed(route: &Route, rt: &RouteRuntime, err: &ProxyError, upstream: Stri
 }
 
 /// Proxies a plain HTTP request: forward copy, target choice with retries of
-/// failed connections, `proxy_timeout`, response rewriting.
-pub async fn web<B>(route: &Route, rt: &RouteRuntime, conn: &Conn, req: Request<B>) -> Outcome
+/// failed connections, `proxy_timeout`, response rewriting. `names`: the
+/// wire lane read the request (with these header-name spellings), and its
+/// upstream request may go on the lane too.
+pub async fn web<B>(
+    route: &Route,
+    rt: &RouteRuntime,
+    conn: &Conn,
+    req: Request<B>,
+    names: Option<&RawNames>,
+) -> Outcome
 where
     B: Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<super::body::BoxError>,
@@ -65,7 +73,7 @@ where
     let retryable = idempotent(&parts.method) && body.is_end_stream();
     // A request the wire lane read goes upstream on the lane too, its
     // path written as it is (no absolute URI built and taken apart).
-    let wire = extensions.get::<RawNames>().is_some() && rt.hooks.is_none() && !opts.to_proxy;
+    let wire = names.filter(|_| rt.hooks.is_none() && !opts.to_proxy);
     let mut body = Some(body);
     let mut tried = Vec::new();
     let mut last: Option<(ProxyError, String)> = None;
@@ -83,7 +91,7 @@ where
         } else {
             body.take().unwrap_or_else(empty)
         };
-        let uri = if wire {
+        let uri = if wire.is_some() {
             // The path is written as it is: no byte that ends a request
             // target or breaks a line.
             let writable = path.bytes().all(|b| b > b' ' && b != 0x7f);
@@ -115,7 +123,7 @@ where
         if let Some(h) = &rt.hooks {
             h.proxy_req(&mut up, &incoming);
         }
-        let sent = send(rt, opts, target, wire.then_some(path.as_str()), up);
+        let sent = send(rt, opts, target, wire.map(|n| (path.as_str(), n)), up);
         let result = match opts.proxy_timeout {
             Some(t) => match tokio::time::timeout(t, sent).await {
                 Ok(r) => r,
@@ -209,29 +217,31 @@ impl Failure {
 }
 
 /// Sends `req` through the pool, or on a fresh connection for `to_proxy`
-/// (whose absolute-form target the pool would rewrite); with `wire_path`,
-/// on the wire lane to `target`, for that path.
+/// (whose absolute-form target the pool would rewrite); with `wire`, on
+/// the wire lane to `target`, for that path, with those header names.
 pub async fn send(
     rt: &RouteRuntime,
     opts: &ProxyOptions,
     target: &Target,
-    wire_path: Option<&str>,
+    wire: Option<(&str, &RawNames)>,
     req: Request<ReqBody>,
 ) -> Result<Response<UpstreamBody>, Failure> {
-    if let Some(path) = wire_path {
+    if let Some((path, names)) = wire {
         let keep_names = opts.preserve_header_key_case;
-        let sent = rt.pool.request_wire(req, target, path, keep_names);
+        let sent = rt.pool.request_wire(req, target, path, names, keep_names);
         return sent.await.map_err(pool_failure);
     }
+    // hyper's client futures boxed: their kilobytes stay out of the lane's
+    // per-request future, which is moved into a box of its own.
     if opts.to_proxy {
-        return client::send_direct(&rt.connector, target, req)
+        return Box::pin(client::send_direct(&rt.connector, target, req))
             .await
             .map_err(|e| match e {
                 client::DirectError::Connect(e) => Failure::Connect(e.to_string()),
                 client::DirectError::Http(e) => Failure::of_exchange(&e, error_chain(&e)),
             });
     }
-    rt.pool.request(req).await.map_err(pool_failure)
+    Box::pin(rt.pool.request(req)).await.map_err(pool_failure)
 }
 
 /// A pooled request's failure, as the client is answered for it.

@@ -109,14 +109,18 @@ where
         let Some(arrived) = taken else {
             return Next::Hyper(buf.freeze());
         };
-        let routed = Routed { routing, index };
+        let routed = Routed {
+            routing,
+            index,
+            names: arrived.names,
+        };
         parked.framing.skip_head();
         let head_request = arrived.req.method() == Method::HEAD;
         let req = arrived.req.map(|()| http_body_util::Empty::<Bytes>::new());
         let idle = &conn.tracking.idle;
-        // Boxed: a fresh (cache-warm) allocation per request, not a large
-        // future kept by every waiting connection.
-        let answered = Box::pin(async {
+        // In place in this (boxed) future: it is no bigger than a few
+        // kilobytes, and the connections that wait in their task are few.
+        let answered = std::pin::pin!(async {
             let res = match handle(Arc::clone(shared), Arc::clone(conn), req, Some(routed)).await {
                 Ok(res) => res,
                 Err(never) => match never {},

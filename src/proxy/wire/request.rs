@@ -14,8 +14,10 @@ pub const MAX_HEADERS: usize = 100;
 
 /// A request head the lane took from the buffer.
 pub struct Arrived {
-    /// The request, its extensions holding the names' [`RawNames`].
+    /// The request.
     pub req: Request<()>,
+    /// Its header names as the client spelled them (written upstream so).
+    pub names: RawNames,
     /// The client asked to close after the answer (`Connection: close`).
     pub close: bool,
 }
@@ -102,8 +104,11 @@ pub fn take(
     *req.uri_mut() = uri;
     *req.headers_mut() = headers;
     let spans = names.into_iter().map(|(_, span)| span).collect();
-    req.extensions_mut().insert(RawNames::new(head, spans));
-    Some(Arrived { req, close })
+    Some(Arrived {
+        req,
+        names: RawNames::new(head, spans),
+        close,
+    })
 }
 
 #[cfg(test)]
@@ -124,7 +129,7 @@ mod tests {
         assert_eq!(got.req.headers()["x-case"], "1");
         assert!(!got.close);
         assert_eq!(&rest[..], b"GET /next");
-        let names = got.req.extensions().get::<RawNames>().expect("names");
+        let names = &got.names;
         let mut cursor = 0;
         let name = HeaderName::from_static("x-case");
         assert_eq!(names.spelling(&name, &mut cursor), Some(&b"X-Case"[..]));

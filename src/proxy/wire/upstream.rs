@@ -4,6 +4,11 @@
 //! buffer (`Content-Length`, chunked, or until the upstream closes). The
 //! connection goes back to its pool the moment the body's last byte is
 //! read.
+//!
+//! Small pieces (heads, short bodies) are copied out of the buffer rather
+//! than sliced, so the buffer stays the connection's alone; when the
+//! connection goes idle its buffer goes to this thread's spares, and the
+//! next exchange reads into it instead of allocating one.
 
 use super::{ends_chunked, names_token, span, RawNames, WireError};
 use crate::proxy::client::Stream;
@@ -29,6 +34,29 @@ const MAX_READ_ROOM: usize = 256 * 1024;
 /// A chunk-size line (with extensions) or trailer section longer than
 /// this is refused.
 const MAX_LINE: usize = 4096;
+/// Pieces up to this size are copied out of the read buffer (see the
+/// module's doc); larger ones are sliced from it, not copied.
+const COPY_OUT: usize = 4 * 1024;
+/// Spare read buffers kept per thread: as many as connections that
+/// exchange at once, bounded (the memory stays at a few hundred KiB).
+const SPARES: usize = 32;
+
+thread_local! {
+    /// Read buffers of connections gone idle, for the next exchange.
+    static SPARE: std::cell::RefCell<Vec<BytesMut>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The first `n` bytes of `buf`, taken off it: copied when small, so the
+/// buffer stays unshared and is read into again without allocating.
+fn take(buf: &mut BytesMut, n: usize) -> Bytes {
+    if n <= COPY_OUT {
+        let piece = Bytes::copy_from_slice(&buf[..n]);
+        buf.advance(n);
+        piece
+    } else {
+        buf.split_to(n).freeze()
+    }
+}
 
 /// A connection to an upstream, and what it has read but not handed on.
 pub struct Wire {
@@ -59,8 +87,17 @@ impl Wire {
     /// was read to its end), so [`Wire::is_open`] reads only when the
     /// socket has signalled something since.
     pub fn idle(&mut self) {
-        // An idle connection holds no buffer.
-        self.buf = BytesMut::new();
+        // An idle connection holds no buffer: an unshared one of the
+        // usual size is kept for the thread's next exchange.
+        let mut buf = std::mem::take(&mut self.buf);
+        if buf.is_empty() && buf.try_reclaim(READ_ROOM) && buf.capacity() <= 2 * READ_ROOM {
+            SPARE.with(|spare| {
+                let mut spare = spare.borrow_mut();
+                if spare.len() < SPARES {
+                    spare.push(buf);
+                }
+            });
+        }
         self.room = READ_ROOM;
         crate::proxy::stream::forget_readable(self.tcp());
     }
@@ -74,6 +111,11 @@ impl Wire {
     }
 
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.buf.capacity() == 0 {
+            if let Some(spare) = SPARE.with(|spare| spare.borrow_mut().pop()) {
+                self.buf = spare;
+            }
+        }
         if self.buf.capacity() - self.buf.len() < self.room / 4 {
             self.buf.reserve(self.room);
         }
@@ -196,7 +238,7 @@ fn parse_response(
             .map_err(|e| WireError::Parse(e.to_string()))?;
         at.push((name, range(h.name.as_bytes())?, range(h.value)?));
     }
-    let head = buf.split_to(len).freeze();
+    let head = take(buf, len);
     // Room for what the response passes add (`connection`, a `date`).
     let mut headers = HeaderMap::with_capacity(at.len() + 2);
     for (name, _, (start, end)) in &at {
@@ -318,7 +360,7 @@ impl WireBody {
 
     fn data(&mut self, n: usize) -> Option<Bytes> {
         let conn = self.conn.as_mut()?;
-        Some(conn.buf.split_to(n).freeze())
+        Some(take(&mut conn.buf, n))
     }
 }
 
@@ -382,16 +424,19 @@ impl Body for WireBody {
                     Chunk::DataEnd => {}
                     Chunk::Size | Chunk::Trailers => {
                         if let Some(at) = memchr::memchr(b'\n', &conn.buf) {
-                            let line = conn.buf.split_to(at + 1);
-                            let line = line.strip_suffix(b"\r\n").unwrap_or(&line[..at]);
+                            let whole = &conn.buf[..at + 1];
+                            let line = whole.strip_suffix(b"\r\n").unwrap_or(&whole[..at]);
+                            let (empty, size) = (line.is_empty(), chunk_size(line));
+                            // Read in place: a slice taken off would share the buffer.
+                            conn.buf.advance(at + 1);
                             if matches!(chunk, Chunk::Trailers) {
-                                if line.is_empty() {
+                                if empty {
                                     this.finish();
                                     return Poll::Ready(None);
                                 }
                                 continue;
                             }
-                            match chunk_size(line) {
+                            match size {
                                 Some(0) => *chunk = Chunk::Trailers,
                                 Some(n) => *chunk = Chunk::Data(n),
                                 None => return Poll::Ready(Some(Err(WireError::BadChunk.into()))),
