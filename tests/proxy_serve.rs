@@ -2340,12 +2340,9 @@ fn dechunk(mut body: &str) -> Option<String> {
     }
 }
 
-/// edge's own HTTP/1.1 lane (src/proxy/wire) serves bodyless requests and
-/// hands the rest to hyper on the same connection, the bytes it read
-/// first: a pipelined mix is answered in order, on one socket, and the
-/// connection serves requests after it.
-#[tokio::test(flavor = "multi_thread")]
-async fn lane_and_hyper_requests_pipelined_on_one_connection_are_answered_in_order() {
+/// An upstream answering `METHOD URI BODY-LENGTH;`, an edge in front of
+/// it, and a client connection to that edge.
+async fn counting_proxy() -> (Upstream, Edge, tokio::net::TcpStream) {
     let up = Upstream::start(|seen| {
         text(
             200,
@@ -2354,26 +2351,39 @@ async fn lane_and_hyper_requests_pipelined_on_one_connection_are_answered_in_ord
     })
     .await;
     let edge = Edge::start(&config(&up, "  target: \"UP\""));
-    let mut s = tokio::net::TcpStream::connect(edge.addr())
+    let s = tokio::net::TcpStream::connect(edge.addr())
         .await
         .expect("connect");
+    (up, edge, s)
+}
+
+/// edge's own HTTP/1.1 lane (src/proxy/wire) serves bodyless requests and
+/// those whose `Content-Length` body came with them, and hands the rest (a
+/// chunked body here) to hyper on the same connection, the bytes it read
+/// first: a pipelined mix is answered in order, on one socket, and the
+/// connection serves requests after it.
+#[tokio::test(flavor = "multi_thread")]
+async fn lane_and_hyper_requests_pipelined_on_one_connection_are_answered_in_order() {
+    let (up, _edge, mut s) = counting_proxy().await;
     let mix = b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\n\
         POST /2 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc\
+        POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nxy\r\n0\r\n\r\n\
         GET /3 HTTP/1.1\r\nHost: a\r\n\r\n\
         HEAD /4 HTTP/1.1\r\nHost: a\r\n\r\n\
         GET /5 HTTP/1.1\r\nHost: a\r\n\r\n";
     write_raw(&mut s, mix).await;
     let got = read_until_end(&mut s, "GET /5 0;").await;
-    assert_eq!(got.matches("HTTP/1.1 200 OK\r\n").count(), 5, "{got}");
+    assert_eq!(got.matches("HTTP/1.1 200 OK\r\n").count(), 6, "{got}");
     let at = |needle: &str| got.find(needle).unwrap_or(usize::MAX);
     assert!(at("GET /1 0;") < at("POST /2 3;"), "{got}");
-    assert!(at("POST /2 3;") < at("GET /3 0;"), "{got}");
+    assert!(at("POST /2 3;") < at("POST /c 2;"), "{got}");
+    assert!(at("POST /c 2;") < at("GET /3 0;"), "{got}");
     assert!(at("GET /3 0;") < at("GET /5 0;"), "{got}");
     assert!(!got.contains("HEAD /4"), "a HEAD answer has no body: {got}");
     tokio::time::sleep(Duration::from_millis(100)).await;
     answered(&mut s, b"GET /6 HTTP/1.1\r\nHost: a\r\n\r\n", "GET /6 0;").await;
     let uris: Vec<String> = up.seen().into_iter().map(|r| r.uri).collect();
-    assert_eq!(uris, ["/1", "/2", "/3", "/4", "/5", "/6"]);
+    assert_eq!(uris, ["/1", "/2", "/c", "/3", "/4", "/5", "/6"]);
 }
 
 /// Whatever framing the upstream's body has (chunked with extensions and
@@ -2557,4 +2567,49 @@ async fn reused_upstream_read_buffers_keep_every_body_its_own() {
         up.conns.load(std::sync::atomic::Ordering::SeqCst) <= 6,
         "upstream connections were pooled"
     );
+}
+
+/// A `Content-Length` body that arrived with its head is sent upstream
+/// with it (on the lane); one that comes after a pause, and one larger
+/// than the lane takes, stream through hyper. Each reaches the upstream
+/// whole, with its length, and the connection serves the next request.
+#[tokio::test(flavor = "multi_thread")]
+async fn request_bodies_reach_the_upstream_whether_they_came_with_the_head_or_later() {
+    let (up, _edge, mut s) = counting_proxy().await;
+    let with_head = b"POST /with HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello";
+    answered(&mut s, with_head, "POST /with 5;").await;
+    write_raw(
+        &mut s,
+        b"PUT /later HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    answered(&mut s, b"world", "PUT /later 5;").await;
+    let big = vec![b'x'; 64 * 1024 + 1];
+    let mut req = format!(
+        "POST /big HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n",
+        big.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&big);
+    answered(&mut s, &req, &format!("POST /big {};", big.len())).await;
+    answered(
+        &mut s,
+        b"GET /after HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET /after 0;",
+    )
+    .await;
+    let seen = up.seen();
+    let bodies: Vec<(&str, &[u8], String)> = seen
+        .iter()
+        .map(|r| (r.uri.as_str(), &r.body[..], r.header("content-length")))
+        .collect();
+    assert_eq!(bodies[0], ("/with", &b"hello"[..], "5".to_owned()));
+    assert_eq!(bodies[1], ("/later", &b"world"[..], "5".to_owned()));
+    assert_eq!(bodies[2].0, "/big");
+    assert!(bodies[2].1 == &big[..], "the large body arrived whole");
+    assert_eq!(bodies[2].2, big.len().to_string());
+    assert_eq!(bodies[3].0, "/after");
+    // One pooled upstream connection for the lane's requests, one for hyper's.
+    assert_eq!(up.conns.load(std::sync::atomic::Ordering::SeqCst), 2);
 }

@@ -18,6 +18,7 @@ use super::wire::{encode, RawNames, WireError};
 use crate::plan::proxy::{Agent, Target};
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, Uri};
+use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, SizeHint};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
@@ -180,10 +181,11 @@ impl Pool {
         Ok(self.wrap(res, place, sender))
     }
 
-    /// Sends a bodyless request of the wire lane to `target`, for `path`
-    /// (origin-form), on a wire connection, with `Host` from the target
-    /// when it has none; `keep_names` keeps the response's header name
-    /// spelling.
+    /// Sends a request of the wire lane to `target`, for `path`
+    /// (origin-form), on a wire connection, its header names spelled as
+    /// `names` says and its (small, buffered) body read whole and written
+    /// with the head, with `Host` from the target when it has none;
+    /// `keep_names` keeps the response's header name spelling.
     pub async fn request_wire(
         &self,
         mut req: Request<ReqBody>,
@@ -203,9 +205,21 @@ impl Pool {
                 req.headers_mut().insert(header::HOST, v);
             }
         }
+        // The lane's bodies are small and in memory already (see
+        // `wire::request`): read whole, they go out with the head.
+        let body = std::mem::replace(req.body_mut(), super::body::empty());
+        let body = if body.is_end_stream() {
+            Bytes::new()
+        } else {
+            let collected = body.collect().await;
+            collected
+                .map_err(|e| PoolError::Wire(WireError::Body(e)))?
+                .to_bytes()
+        };
         let (place, idle) = self.take_idle_wire(tls, host, port);
-        let mut head = Vec::with_capacity(256);
+        let mut head = Vec::with_capacity(256 + body.len());
         encode::request_head(&mut head, req.method(), path, req.headers(), Some(names));
+        head.extend_from_slice(&body);
         let head_request = req.method() == http::Method::HEAD;
         let retry = idempotent(req.method());
         if let Some(mut conn) = idle {

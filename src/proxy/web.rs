@@ -13,7 +13,7 @@ use super::pool::{idempotent, PoolError, UpstreamBody};
 use super::redirect;
 use super::response::{self, Context};
 use super::server::{Conn, RouteRuntime};
-use super::wire::RawNames;
+use super::wire::{RawNames, WireError};
 use crate::plan::proxy::{ProxyOptions, Route, Target};
 use http::{Request, Response, StatusCode, Version};
 use hyper::body::Body;
@@ -249,6 +249,7 @@ fn pool_failure(e: PoolError) -> Failure {
     let reason = error_chain(&e);
     match &e {
         PoolError::Connect(_) => Failure::Connect(reason),
+        PoolError::Wire(WireError::Body(_)) => Failure::ClientBody(reason),
         PoolError::Http(h) => Failure::of_exchange(h, reason),
         PoolError::NoHost(_) | PoolError::Wire(_) => Failure::Other(reason),
     }

@@ -116,7 +116,9 @@ where
         };
         parked.framing.skip_head();
         let head_request = arrived.req.method() == Method::HEAD;
-        let req = arrived.req.map(|()| http_body_util::Empty::<Bytes>::new());
+        let req = arrived
+            .req
+            .map(|()| http_body_util::Full::new(arrived.body));
         let idle = &conn.tracking.idle;
         // In place in this (boxed) future: it is no bigger than a few
         // kilobytes, and the connections that wait in their task are few.

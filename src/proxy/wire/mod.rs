@@ -1,23 +1,26 @@
-//! edge's own HTTP/1.1 framing, for the request most clients send: a
-//! bodyless HTTP/1.1 request whose head arrived whole, for a route that
-//! sends it to its target over a pooled connection.
+//! edge's own HTTP/1.1 framing, for the request most clients send: an
+//! HTTP/1.1 request whose head (and `Content-Length` body, up to 64 KiB)
+//! arrived whole, for a route that sends it to its target over a pooled
+//! connection.
 //!
 //! hyper serves such a request with a task per upstream connection, a
 //! channel from the client's task to it, a channel for each body and two
 //! state machines per side: about two thirds of the CPU a proxied request
 //! costs. The lane does what nginx does instead: the client's own task
 //! reads the head, writes the upstream request, reads the upstream
-//! answer from the same buffer the body is sliced from (no copy), and
-//! writes head and body to the client in one write where they fit.
+//! answer from the connection's buffer (small pieces copied out so the
+//! buffer is reused, large ones sliced), and writes head and body to the
+//! client in one write where they fit.
 //!
-//! Everything else (bodies, `Expect`, upgrades, HTTP/1.0, a head split
-//! over reads, bytes hyper would refuse, routes with `forward`,
+//! Everything else (chunked or larger bodies, a body still on its way,
+//! `Expect`, upgrades, HTTP/1.0, a head split over reads, bytes hyper
+//! would refuse, routes with `forward`,
 //! `to_proxy` or `follow_redirects`) goes to hyper as before, the bytes
 //! already read given to it first: the lane never answers what it does
 //! not fully understand, so hyper's answers to bad input stay edge's.
 //!
 //! One module per job:
-//! - [`request`]: the client's request head, when the lane takes it;
+//! - [`request`]: the client's request (head and body), when the lane takes it;
 //! - [`encode`]: the heads the lane writes (upstream request, client
 //!   response, with hyper's framing rules);
 //! - [`upstream`]: the upstream connection and the body read from it;
@@ -107,4 +110,7 @@ pub enum WireError {
     /// A chunk size line of the upstream's body is malformed.
     #[error("invalid chunk size line")]
     BadChunk,
+    /// The client's request body could not be read.
+    #[error("request body: {0}")]
+    Body(crate::proxy::body::BoxError),
 }

@@ -1,16 +1,20 @@
-//! The client's request head, read by the lane when it can serve it: the
-//! head is whole in the buffer, HTTP/1.1, origin-form, without a body
-//! (no `Content-Length`, no `Transfer-Encoding`), `Expect` or upgrade,
-//! and every byte is one hyper would accept. Anything else is left in
-//! the buffer, untouched, for hyper.
+//! The client's request, read by the lane when it can serve it: the head
+//! is whole in the buffer, HTTP/1.1, origin-form, without `Expect`,
+//! upgrade or `Transfer-Encoding`, with at most one `Content-Length`
+//! whose body (up to [`MAX_BODY`]) is whole in the buffer too, and every
+//! byte is one hyper would accept. Anything else is left in the buffer,
+//! untouched, for hyper.
 
 use super::{names_token, span, RawNames};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Uri};
 
 /// As many headers as hyper reads before answering 431.
 pub const MAX_HEADERS: usize = 100;
+/// The largest request body the lane takes (it must have arrived with
+/// its head; longer ones stream through hyper).
+pub const MAX_BODY: u64 = 64 * 1024;
 
 /// A request head the lane took from the buffer.
 pub struct Arrived {
@@ -18,19 +22,31 @@ pub struct Arrived {
     pub req: Request<()>,
     /// Its header names as the client spelled them (written upstream so).
     pub names: RawNames,
+    /// Its body (`Content-Length` bytes; empty without one).
+    pub body: Bytes,
     /// The client asked to close after the answer (`Connection: close`).
     pub close: bool,
 }
 
 /// Header names that make a request hyper's business.
 fn for_hyper(name: &str) -> bool {
-    ["content-length", "transfer-encoding", "expect", "upgrade"]
+    ["transfer-encoding", "expect", "upgrade"]
         .iter()
         .any(|n| name.eq_ignore_ascii_case(n))
 }
 
-/// Takes the request head at the start of `buf` when the lane can serve
-/// it and `wanted` (given the path and the `Host` value) says the route
+/// A `Content-Length` value the lane takes: digits only, at most
+/// [`MAX_BODY`]. Anything else (signs, spaces, lists) is hyper's to judge.
+fn body_length(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || value.len() > 6 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = value.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+    (n <= MAX_BODY).then_some(n)
+}
+
+/// Takes the request (head and body) at the start of `buf` when the lane
+/// can serve it and `wanted` (given the path and the `Host` value) says the route
 /// lets it; `None` leaves `buf` as it was.
 pub fn take(
     buf: &mut BytesMut,
@@ -53,6 +69,7 @@ pub fn take(
     let range = |part: &[u8]| span(buf, part);
     let mut close = false;
     let mut host = None;
+    let mut length = None;
     // Name range, value range, per header.
     let mut at = Vec::with_capacity(parsed.headers.len());
     for h in parsed.headers.iter() {
@@ -66,11 +83,18 @@ pub fn take(
             close |= names_token(h.value, "close");
         } else if h.name.eq_ignore_ascii_case("host") && host.is_none() {
             host = Some(h.value);
+        } else if h.name.eq_ignore_ascii_case("content-length") {
+            // A second length, even an equal one, is hyper's to judge.
+            if length.is_some() {
+                return None;
+            }
+            length = Some(body_length(h.value)?);
         }
         at.push((range(h.name.as_bytes())?, range(h.value)?));
     }
     let path_at = range(path.as_bytes())?;
-    if !wanted(path, host) {
+    let length = usize::try_from(length.unwrap_or(0)).ok()?;
+    if buf.len() - len < length || !wanted(path, host) {
         return None;
     }
     let mut names = Vec::with_capacity(at.len());
@@ -79,6 +103,7 @@ pub fn take(
         names.push((HeaderName::from_bytes(bytes).ok()?, name));
     }
     let head = buf.split_to(len).freeze();
+    let body = buf.split_to(length).freeze();
     let slice = |(start, end): (u32, u32)| head.slice(start as usize..end as usize);
     let built = (|| {
         // Room for what the forwarding passes may add.
@@ -93,8 +118,9 @@ pub fn take(
     })();
     let Some((uri, headers)) = built else {
         // Bytes the http types refuse (hyper answers them): back in place.
-        let mut whole = BytesMut::with_capacity(head.len() + buf.len());
+        let mut whole = BytesMut::with_capacity(head.len() + body.len() + buf.len());
         whole.extend_from_slice(&head);
+        whole.extend_from_slice(&body);
         whole.extend_from_slice(buf);
         *buf = whole;
         return None;
@@ -107,6 +133,7 @@ pub fn take(
     Some(Arrived {
         req,
         names: RawNames::new(head, spans),
+        body,
         close,
     })
 }
@@ -138,8 +165,14 @@ mod tests {
     #[test]
     fn leaves_hyper_its_requests_untouched() {
         for head in [
-            &b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"[..],
-            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+            &b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n\r\nabc",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 3\r\n\r\nabc",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9999999\r\n\r\nabc",
+            // The body has not all arrived.
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nabc",
             b"GET / HTTP/1.0\r\nHost: x\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n",
@@ -153,6 +186,19 @@ mod tests {
             assert!(got.is_none(), "{}", String::from_utf8_lossy(head));
             assert_eq!(&rest[..], head);
         }
+    }
+
+    #[test]
+    fn takes_a_body_that_arrived_with_its_head() {
+        let (got, rest) =
+            taken(b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET /next");
+        let got = got.expect("taken");
+        assert_eq!(&got.body[..], b"abc");
+        assert_eq!(got.req.headers()["content-length"], "3");
+        assert_eq!(&rest[..], b"GET /next");
+        let (got, rest) = taken(b"DELETE /p HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+        assert!(got.expect("taken").body.is_empty());
+        assert!(rest.is_empty());
     }
 
     #[test]
