@@ -99,6 +99,17 @@ enum ReadHalf {
     Other(tokio::io::ReadHalf<Box<dyn Stream>>),
 }
 
+impl ReadHalf {
+    /// A read took less than it had room for: the socket is empty, and
+    /// its next read waits for epoll instead of failing first (see
+    /// [`forget_readable`](super::stream::forget_readable)).
+    fn drained(&self) {
+        if let ReadHalf::Tcp(r) = self {
+            super::stream::forget_readable(r.as_ref());
+        }
+    }
+}
+
 enum WriteHalf {
     Tcp(OwnedWriteHalf),
     Other(tokio::io::WriteHalf<Box<dyn Stream>>),
@@ -155,13 +166,19 @@ pub(super) async fn pipe(client: Side, upstream: Side) -> (u64, u64) {
     let (cr, cw) = client.io.split();
     let (ur, uw) = upstream.io.split();
     let (sent, received) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    // Readiness is forgotten only where no other thread runs the I/O
+    // driver between a read and the forgetting (edge's workers; an
+    // embedder's multi-threaded runtime could set a new event there).
+    let forget = tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::CurrentThread;
     let mut down = Aborted(tokio::spawn(pump(
         upstream.read,
         ur,
         cw,
         Arc::clone(&received),
+        forget,
     )));
-    let up = pump(client.read, cr, uw, Arc::clone(&sent));
+    let up = pump(client.read, cr, uw, Arc::clone(&sent), forget);
     tokio::pin!(up);
     tokio::select! {
         () = &mut up => { let _ = tokio::time::timeout(CLOSE_GRACE, &mut down.0).await; }
@@ -185,8 +202,17 @@ impl Drop for Aborted {
 
 /// Writes `first` (read before the upgrade was handed over), then copies
 /// `from` to `to` until EOF or an error, counting bytes into `moved`, then
-/// shuts `to` down (the half-close reaches the other side).
-async fn pump(first: Bytes, mut from: ReadHalf, mut to: WriteHalf, moved: Arc<AtomicU64>) {
+/// shuts `to` down (the half-close reaches the other side). With
+/// `forget`, a short read forgets `from`'s readiness: a message then costs
+/// a read and a write, with no read that finds nothing (nginx's
+/// `rev->ready = 0`).
+async fn pump(
+    first: Bytes,
+    mut from: ReadHalf,
+    mut to: WriteHalf,
+    moved: Arc<AtomicU64>,
+    forget: bool,
+) {
     if !first.is_empty() {
         if to.write_all(&first).await.is_err() {
             let _ = to.shutdown().await;
@@ -200,6 +226,9 @@ async fn pump(first: Bytes, mut from: ReadHalf, mut to: WriteHalf, moved: Arc<At
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        if forget && n < buf.len() {
+            from.drained();
+        }
         let Some(chunk) = buf.get(..n) else { break };
         if to.write_all(chunk).await.is_err() {
             break;
