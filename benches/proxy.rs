@@ -19,7 +19,8 @@
 //! 32-byte frames), and RSS (/proc, process tree) with 10,000 idle
 //! keep-alive client connections. Each row runs a few seconds, `REPS`
 //! times per proxy, interleaved; the table prints medians and edge's
-//! ratios. Missing `wrk` prints a note and exits 0; a missing reference
+//! ratios, then edge's rate over nginx's in each round (the spread the
+//! shared machine puts on one ratio). Missing `wrk` prints a note and exits 0; a missing reference
 //! proxy is left out. `HTTP_PROXY_DIR` may name a directory holding
 //! `node_modules/http-proxy`; otherwise `npm install http-proxy@1.18.1`
 //! runs once in a temporary directory.
@@ -34,7 +35,7 @@ mod ports;
 use ports::free_port;
 
 /// Repetitions of every row on every proxy.
-const REPS: usize = 3;
+const REPS: usize = 5;
 /// Seconds of each wrk run.
 const WRK_SECS: u64 = 3;
 /// Concurrent connections for the small-response rows.
@@ -100,6 +101,18 @@ fn main() {
         ("small Connection: close", "/small", CONNS, true),
         ("1 MiB keep-alive", "/big", 10, false),
     ];
+    // Edge's rate over nginx's, round by round (the runs are interleaved,
+    // so a round's ratio is taken under the same machine load).
+    let nginx = names.iter().position(|n| *n == "nginx");
+    let mut rounds: Vec<String> = Vec::new();
+    let mut round_ratios = |label: &str, edge: Vec<f64>, other: Vec<f64>| {
+        let ratios: Vec<String> = edge
+            .iter()
+            .zip(&other)
+            .map(|(e, o)| format!("{:.2}", e / o))
+            .collect();
+        rounds.push(format!("  {label}: {}", ratios.join(" ")));
+    };
     for (label, path, conns, close) in rows {
         let mut runs: Vec<Vec<Wrk>> = vec![Vec::new(); proxies.len()];
         for _ in 0..REPS {
@@ -115,6 +128,10 @@ fn main() {
                 .collect()
         };
         table.push((format!("{label}: req/s"), med(|w| w.rps)));
+        if let Some(n) = nginx {
+            let rate = |r: &Vec<Wrk>| r.iter().map(|w| w.rps).collect();
+            round_ratios(label, rate(&runs[0]), rate(&runs[n]));
+        }
         table.push((format!("{label}: p50 ms"), med(|w| w.p50_ms)));
         table.push((format!("{label}: p99 ms"), med(|w| w.p99_ms)));
         let errs: Vec<String> = runs
@@ -144,6 +161,10 @@ fn main() {
             .collect()
     };
     table.push(("websocket echo: round trips/s".into(), med(|w| w.rps)));
+    if let Some(n) = nginx {
+        let rate = |r: &Vec<WsRun>| r.iter().map(|w| w.rps).collect();
+        round_ratios("websocket echo", rate(&ws_runs[0]), rate(&ws_runs[n]));
+    }
     table.push(("websocket echo: p50 ms".into(), med(|w| w.p50_ms)));
     table.push(("websocket echo: p99 ms".into(), med(|w| w.p99_ms)));
 
@@ -169,6 +190,12 @@ fn main() {
     table.push((format!("RSS MiB with {IDLE} idle keep-alive"), loaded));
 
     print_table(&names, &table);
+    if !rounds.is_empty() {
+        println!("\nedge/nginx req/s, round by round:");
+        for line in rounds {
+            println!("{line}");
+        }
+    }
 }
 
 // ---------------------------------------------------------------- table
