@@ -142,7 +142,11 @@ impl Pool {
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        let (place, idle) = self.take_idle(tls, host, port);
+        // An upgrade's socket is spliced on this thread (src/proxy/splice.rs
+        // forgets its readiness after short reads, which is only sound
+        // where this thread's runtime drives it): no other thread's.
+        let local_only = req.headers().contains_key(header::UPGRADE);
+        let (place, idle) = self.take_idle(tls, host, port, local_only);
         let uri = uri.into_parts();
         if !req.headers().contains_key(header::HOST) {
             if let Some(v) = uri
@@ -283,9 +287,16 @@ impl Pool {
 
     /// The upstream's place in the list (added on first use) and an idle
     /// connection to it that is still open, preferring one driven by the
-    /// caller's own worker thread.
-    fn take_idle(&self, tls: bool, host: &str, port: u16) -> (Place, Option<SendRequest<ReqBody>>) {
+    /// caller's own worker thread (with `local_only`, only such a one).
+    fn take_idle(
+        &self,
+        tls: bool,
+        host: &str,
+        port: u16,
+        local_only: bool,
+    ) -> (Place, Option<SendRequest<ReqBody>>) {
         self.take(tls, host, port, |up, now, timeout, here| {
+            let here = (here, local_only);
             pick_idle(&mut up.hyper, now, timeout, here, |s| !s.is_closed())
         })
     }
@@ -293,7 +304,7 @@ impl Pool {
     /// As [`Pool::take_idle`], for a wire lane connection.
     fn take_idle_wire(&self, tls: bool, host: &str, port: u16) -> (Place, Option<Wire>) {
         self.take(tls, host, port, |up, now, timeout, here| {
-            pick_idle(&mut up.wire, now, timeout, here, Wire::is_open)
+            pick_idle(&mut up.wire, now, timeout, (here, false), Wire::is_open)
         })
     }
 
@@ -385,14 +396,15 @@ impl Pool {
 
 /// Takes the newest usable idle connection of `list`, one of thread
 /// `here` first (another thread's runtime drives the others' sockets:
-/// each read would be a wake across threads). The list is in put-back
-/// order, so the expired ones are at its front: dropped there, looking
-/// no further than the first fresh one.
+/// each read would be a wake across threads), and only such a one when
+/// `local_only`. The list is in put-back order, so the expired ones are
+/// at its front: dropped there, looking no further than the first fresh
+/// one.
 fn pick_idle<C>(
     list: &mut Vec<Idle<C>>,
     now: Instant,
     timeout: Duration,
-    here: std::thread::ThreadId,
+    (here, local_only): (std::thread::ThreadId, bool),
     usable: impl Fn(&C) -> bool,
 ) -> Option<C> {
     let fresh = list
@@ -403,7 +415,7 @@ fn pick_idle<C>(
     while let Some(at) = list
         .iter()
         .rposition(|i| i.thread == here)
-        .or_else(|| list.len().checked_sub(1))
+        .or_else(|| list.len().checked_sub(1).filter(|_| !local_only))
     {
         // `remove`, not `swap_remove`: the order is the expiry order.
         let idle = list.remove(at);
@@ -501,5 +513,29 @@ impl Body for UpstreamBody {
             Source::Hyper(b) => b.size_hint(),
             Source::Wire(b) => b.size_hint(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An idle entry put back by another thread: taken when nothing of
+    /// this thread's is idle, unless only this thread's may be.
+    #[test]
+    fn another_threads_connection_is_taken_only_when_not_local_only() {
+        let other = std::thread::spawn(|| Idle::now(7u8))
+            .join()
+            .expect("thread");
+        let (here, timeout) = (std::thread::current().id(), Duration::from_secs(60));
+        let mut list = vec![other];
+        let got = pick_idle(&mut list, Instant::now(), timeout, (here, true), |_| true);
+        assert_eq!(got, None);
+        assert_eq!(list.len(), 1, "left for its own thread");
+        let got = pick_idle(&mut list, Instant::now(), timeout, (here, false), |_| true);
+        assert_eq!(got, Some(7));
+        list.push(Idle::now(8));
+        let got = pick_idle(&mut list, Instant::now(), timeout, (here, true), |_| true);
+        assert_eq!(got, Some(8));
     }
 }

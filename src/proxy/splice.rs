@@ -167,8 +167,11 @@ pub(super) async fn pipe(client: Side, upstream: Side) -> (u64, u64) {
     let (ur, uw) = upstream.io.split();
     let (sent, received) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     // Readiness is forgotten only where no other thread runs the I/O
-    // driver between a read and the forgetting (edge's workers; an
-    // embedder's multi-threaded runtime could set a new event there).
+    // driver between a read and the forgetting: on a current-thread
+    // runtime (edge's workers; an embedder's multi-threaded runtime could
+    // set a new event there), for sockets it drives (the client's was
+    // accepted here; the pool gives an upgrade only this thread's
+    // connections).
     let forget = tokio::runtime::Handle::current().runtime_flavor()
         == tokio::runtime::RuntimeFlavor::CurrentThread;
     let mut down = Aborted(tokio::spawn(pump(
