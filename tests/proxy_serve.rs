@@ -578,7 +578,9 @@ async fn random_balance_uses_every_target() {
 #[tokio::test(flavor = "multi_thread")]
 async fn upstream_connections_are_pooled_unless_keep_alive_is_off() {
     let up = Upstream::ok().await;
-    let edge = Edge::start(&config(&up, "  target: \"UP\""));
+    // One worker: each worker keeps its own idle upstream connections,
+    // and each request here comes on a new client connection.
+    let edge = Edge::start(&config(&up, "  workers: 1\n  target: \"UP\""));
     for _ in 0..5 {
         assert_eq!(get(&edge.url("/"), &[]).await.status, 200);
         // Lets the pool take the connection back before the next request.

@@ -303,8 +303,12 @@ impl Pool {
 
     /// As [`Pool::take_idle`], for a wire lane connection.
     fn take_idle_wire(&self, tls: bool, host: &str, port: u16) -> (Place, Option<Wire>) {
+        // Only this thread's, as each of nginx's workers keeps its own: the
+        // lane drives the socket from this thread (no wake across threads
+        // per read) and forgets its readiness when it goes idle, which is
+        // sound only where this thread's runtime drives it.
         self.take(tls, host, port, |up, now, timeout, here| {
-            pick_idle(&mut up.wire, now, timeout, (here, false), Wire::is_open)
+            pick_idle(&mut up.wire, now, timeout, (here, true), Wire::is_open)
         })
     }
 
