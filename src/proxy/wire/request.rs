@@ -16,7 +16,7 @@ pub const MAX_HEADERS: usize = 100;
 /// its head; longer ones stream through hyper).
 pub const MAX_BODY: u64 = 64 * 1024;
 
-/// A request head the lane took from the buffer.
+/// A request (head and body) the lane took from the buffer.
 pub struct Arrived {
     /// The request.
     pub req: Request<()>,
@@ -46,8 +46,8 @@ fn body_length(value: &[u8]) -> Option<u64> {
 }
 
 /// Takes the request (head and body) at the start of `buf` when the lane
-/// can serve it and `wanted` (given the path and the `Host` value) says the route
-/// lets it; `None` leaves `buf` as it was.
+/// can serve it and `wanted` (given the path and the `Host` value) says
+/// the route lets it; `None` leaves `buf` as it was.
 pub fn take(
     buf: &mut BytesMut,
     wanted: impl FnOnce(&str, Option<&[u8]>) -> bool,
