@@ -160,8 +160,10 @@ impl AsyncWrite for WriteHalf {
 /// client->upstream and upstream->client (counted as they pass, so a side
 /// cut off after the grace still reports what it moved).
 ///
-/// The upstream->client direction runs as a task of its own: one task for
-/// both would poll both sockets whenever either is ready.
+/// Each direction runs as a task of its own and this future only waits for
+/// them to end: one task for both would poll both sockets whenever either
+/// is ready, and a direction run here, beside the other's handle, would
+/// poll that handle on every message.
 pub(super) async fn pipe(client: Side, upstream: Side) -> (u64, u64) {
     let (cr, cw) = client.io.split();
     let (ur, uw) = upstream.io.split();
@@ -174,6 +176,13 @@ pub(super) async fn pipe(client: Side, upstream: Side) -> (u64, u64) {
     // connections).
     let forget = tokio::runtime::Handle::current().runtime_flavor()
         == tokio::runtime::RuntimeFlavor::CurrentThread;
+    let mut up = Aborted(tokio::spawn(pump(
+        client.read,
+        cr,
+        uw,
+        Arc::clone(&sent),
+        forget,
+    )));
     let mut down = Aborted(tokio::spawn(pump(
         upstream.read,
         ur,
@@ -181,11 +190,9 @@ pub(super) async fn pipe(client: Side, upstream: Side) -> (u64, u64) {
         Arc::clone(&received),
         forget,
     )));
-    let up = pump(client.read, cr, uw, Arc::clone(&sent), forget);
-    tokio::pin!(up);
     tokio::select! {
-        () = &mut up => { let _ = tokio::time::timeout(CLOSE_GRACE, &mut down.0).await; }
-        _ = &mut down.0 => { let _ = tokio::time::timeout(CLOSE_GRACE, &mut up).await; }
+        _ = &mut up.0 => { let _ = tokio::time::timeout(CLOSE_GRACE, &mut down.0).await; }
+        _ = &mut down.0 => { let _ = tokio::time::timeout(CLOSE_GRACE, &mut up.0).await; }
     }
     (
         sent.load(Ordering::Relaxed),
