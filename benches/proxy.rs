@@ -20,7 +20,10 @@
 //! keep-alive client connections. Each row runs a few seconds, `REPS`
 //! times per proxy, interleaved; the table prints medians and edge's
 //! ratios, then edge's rate over nginx's in each round (the spread the
-//! shared machine puts on one ratio). Missing `wrk` prints a note and exits 0; a missing reference
+//! shared machine puts on one ratio). The load rows also run against the
+//! upstream directly (column `direct`): the ceiling of any proxy here, and
+//! the bench prints that ceiling over node's rate, the largest edge/node
+//! ratio this machine allows. Missing `wrk` prints a note and exits 0; a missing reference
 //! proxy is left out. `HTTP_PROXY_DIR` may name a directory holding
 //! `node_modules/http-proxy`; otherwise `npm install http-proxy@1.18.1`
 //! runs once in a temporary directory.
@@ -47,6 +50,8 @@ const WS_CONNS: usize = 10;
 /// 1 MiB.
 const BIG: usize = 1 << 20;
 const SMALL_BODY: &[u8] = b"hello, world\n";
+/// The column of runs made against the upstream itself.
+const DIRECT: &str = "direct";
 
 fn main() {
     if let Ok(port) = std::env::var("EDGE_BENCH_UPSTREAM") {
@@ -94,7 +99,13 @@ fn main() {
     }
     print_versions();
 
-    let names: Vec<&str> = proxies.iter().map(|p| p.name).collect();
+    // The load rows also run against the upstream itself, no proxy in
+    // between: the ceiling any proxy on this machine can reach, and so the
+    // largest ratio over node that one could show.
+    let mut names: Vec<&str> = proxies.iter().map(|p| p.name).collect();
+    names.push(DIRECT);
+    let mut ports: Vec<u16> = proxies.iter().map(|p| p.port).collect();
+    ports.push(up_port);
     let mut table: Vec<(String, Vec<Option<f64>>)> = Vec::new();
     let rows: [(&str, &str, usize, bool); 3] = [
         ("small keep-alive", "/small", CONNS, false),
@@ -114,10 +125,10 @@ fn main() {
         rounds.push(format!("  {label}: {}", ratios.join(" ")));
     };
     for (label, path, conns, close) in rows {
-        let mut runs: Vec<Vec<Wrk>> = vec![Vec::new(); proxies.len()];
+        let mut runs: Vec<Vec<Wrk>> = vec![Vec::new(); ports.len()];
         for _ in 0..REPS {
-            for (i, p) in proxies.iter().enumerate() {
-                if let Some(w) = wrk(p.port, path, conns, close) {
+            for (i, port) in ports.iter().enumerate() {
+                if let Some(w) = wrk(*port, path, conns, close) {
                     runs[i].push(w);
                 }
             }
@@ -145,12 +156,12 @@ fn main() {
         }
     }
 
-    let mut ws_runs: Vec<Vec<WsRun>> = vec![Vec::new(); proxies.len()];
+    let mut ws_runs: Vec<Vec<WsRun>> = vec![Vec::new(); ports.len()];
     for _ in 0..REPS {
-        for (i, p) in proxies.iter().enumerate() {
-            match ws_bench(p.port) {
+        for (i, (port, name)) in ports.iter().zip(&names).enumerate() {
+            match ws_bench(*port) {
                 Ok(r) => ws_runs[i].push(r),
-                Err(e) => println!("note: websocket on {}: {e}", p.name),
+                Err(e) => println!("note: websocket on {name}: {e}"),
             }
         }
     }
@@ -186,10 +197,14 @@ fn main() {
         base.push(Some(before as f64 / 1024.0));
         std::thread::sleep(Duration::from_millis(500));
     }
+    // The upstream's memory is not a proxy's: no entry in the direct column.
+    base.push(None);
+    loaded.push(None);
     table.push(("RSS MiB after load, before idle".into(), base));
     table.push((format!("RSS MiB with {IDLE} idle keep-alive"), loaded));
 
     print_table(&names, &table);
+    print_ceiling(&names, &table);
     if !rounds.is_empty() {
         println!("\nedge/nginx req/s, round by round:");
         for line in rounds {
@@ -231,6 +246,30 @@ fn print_table(names: &[&str], table: &[(String, Vec<Option<f64>>)]) {
         "\nreq/s and round trips/s: higher is better; ms and MiB: lower is better \
          (ratios are edge's value over the other's)."
     );
+}
+
+/// For each rate row, what a proxy costing nothing would show over node:
+/// the direct rate over node's. A target above it cannot be met here.
+fn print_ceiling(names: &[&str], table: &[(String, Vec<Option<f64>>)]) {
+    let col = |name: &str| names.iter().position(|n| *n == name);
+    let (Some(direct), Some(node)) = (col(DIRECT), col("node")) else {
+        return;
+    };
+    println!("\nceiling: {DIRECT}/node (the most any proxy could show over node here):");
+    for (label, vals) in table.iter().filter(|(l, _)| l.contains("/s")) {
+        let at = |i: usize| vals.get(i).copied().flatten();
+        if let (Some(d), Some(n)) = (at(direct), at(node)) {
+            // With `Connection: close` a proxy keeps its upstream
+            // connections alive, so it can beat the direct runs: no bound.
+            let beaten = vals.iter().take(direct).flatten().any(|v| *v > d);
+            let why = if beaten {
+                " (not a bound: a proxy beat the direct runs)"
+            } else {
+                ""
+            };
+            println!("  {label}: {:.2}x{why}", d / n);
+        }
+    }
 }
 
 fn fmt(v: f64) -> String {
