@@ -6,29 +6,18 @@
 //!
 //! `QUICKCHECK_TESTS=N` raises the number of cases (the README's fuzz recipe).
 
+mod common;
+
 use edge::config::lower::lower;
 use edge::config::parse::parse_str;
 use edge::config::print::to_text;
 use edge::config::source::Pos;
 use edge::config::tree::{DateTime, Entry, Map, Node, Value};
-use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult, Testable};
+use quickcheck::{Arbitrary, Gen, TestResult, Testable};
 
-/// Runs a property for `QUICKCHECK_TESTS` passing cases (default 100),
-/// allowing ten times as many tries for discards, and prints how many
-/// passed, so a long fuzz run reports what it really did.
+/// Runs a property for `QUICKCHECK_TESTS` passing cases (default 100).
 fn check<A: Testable>(name: &str, prop: A) {
-    let tests: u64 = std::env::var("QUICKCHECK_TESTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100);
-    match QuickCheck::new()
-        .tests(tests)
-        .max_tests(tests.saturating_mul(10))
-        .quicktest(prop)
-    {
-        Ok(passed) => eprintln!("{name}: {passed} cases passed"),
-        Err(failure) => panic!("{name} failed: {failure:?}"),
-    }
+    common::quickcheck(name, 100, prop);
 }
 
 /// Positions differ between a built tree and a parsed one; values must not.

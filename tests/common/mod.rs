@@ -6,6 +6,25 @@ use std::process::{Command, Output};
 
 mod ports;
 
+/// Runs a quickcheck property for `QUICKCHECK_TESTS` passing cases
+/// (`default` without it), allowing ten times as many tries for discards,
+/// and prints how many passed, so a long fuzz run reports what it really
+/// did.
+pub fn quickcheck<A: quickcheck::Testable>(name: &str, default: u64, prop: A) {
+    let tests: u64 = std::env::var("QUICKCHECK_TESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    match quickcheck::QuickCheck::new()
+        .tests(tests)
+        .max_tests(tests.saturating_mul(10))
+        .quicktest(prop)
+    {
+        Ok(passed) => eprintln!("{name}: {passed} cases passed"),
+        Err(failure) => panic!("{name} failed: {failure:?}"),
+    }
+}
+
 /// A free port for a server the test starts (see [`ports`]).
 pub fn free_port() -> u16 {
     ports::free_port()
