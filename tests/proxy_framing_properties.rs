@@ -21,7 +21,7 @@ use http::Request;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use hyper_util::rt::TokioIo;
-use proxy_common::{Edge, WAIT};
+use proxy_common::{Edge, OnDrop, SharedEdge, WAIT};
 use quickcheck::{Arbitrary, Gen, TestResult};
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -323,12 +323,10 @@ async fn fetch(edge: std::net::SocketAddr, id: u64, post: bool) -> Result<(u16, 
 }
 
 /// The one edge (and upstream) every case goes through, on a runtime of
-/// its own that outlives each case. quickcheck takes a plain function, so
-/// it is reached through a static; the test takes the edge out at its end
-/// (or when it panics), which stops the process.
+/// its own that outlives each case (see [`SharedEdge`]).
 struct Bench {
     rt: tokio::runtime::Runtime,
-    edge: Mutex<Option<Edge>>,
+    edge: SharedEdge,
     scripts: Arc<Scripts>,
     next: AtomicU64,
 }
@@ -345,23 +343,11 @@ fn bench() -> &'static Bench {
         ));
         Bench {
             rt,
-            edge: Mutex::new(Some(edge)),
+            edge: SharedEdge::new(edge),
             scripts,
             next: AtomicU64::new(1),
         }
     })
-}
-
-/// Stops the shared edge when the test ends, however it ends.
-struct StopEdge;
-
-impl Drop for StopEdge {
-    fn drop(&mut self) {
-        if let Some(b) = BENCH.get() {
-            let edge = b.edge.lock().map(|mut e| e.take());
-            drop(edge);
-        }
-    }
 }
 
 fn prop(case: Case) -> TestResult {
@@ -372,7 +358,7 @@ fn prop(case: Case) -> TestResult {
         .lock()
         .expect("scripts")
         .insert(id, case.clone());
-    let Some(addr) = b.edge.lock().expect("edge").as_ref().map(Edge::addr) else {
+    let Some(addr) = b.edge.addr() else {
         return TestResult::error("edge is stopped");
     };
     let got = b.rt.block_on(async {
@@ -380,13 +366,7 @@ fn prop(case: Case) -> TestResult {
             .await
             .unwrap_or_else(|_| Err("no answer in time: edge hung".into()))
     });
-    let exited = b
-        .edge
-        .lock()
-        .expect("edge")
-        .as_mut()
-        .and_then(Edge::try_wait);
-    if let Some(status) = exited {
+    if let Some(status) = b.edge.exited() {
         return TestResult::error(format!("edge exited ({status}) on {case:?}"));
     }
     let ok = match case.fault {
@@ -418,6 +398,10 @@ fn prop(case: Case) -> TestResult {
 
 #[test]
 fn upstream_answers_in_any_framing_and_split_reach_the_client_whole_or_visibly_broken() {
-    let _stop = StopEdge;
+    let _stop = OnDrop(|| {
+        if let Some(b) = BENCH.get() {
+            b.edge.stop();
+        }
+    });
     common::quickcheck("upstream answers", 200, prop as fn(Case) -> TestResult);
 }

@@ -158,6 +158,44 @@ impl Drop for Edge {
     }
 }
 
+/// An edge shared by every case of a quickcheck property: quickcheck
+/// takes a plain function, so the edge is reached through a static, which
+/// is never dropped; the test calls [`SharedEdge::stop`] at its end (from
+/// a guard, so a panic stops it too).
+pub struct SharedEdge(Mutex<Option<Edge>>);
+
+impl SharedEdge {
+    /// Shares `edge`.
+    pub fn new(edge: Edge) -> Self {
+        SharedEdge(Mutex::new(Some(edge)))
+    }
+
+    /// Its proxy address, unless stopped.
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.0.lock().ok()?.as_ref().map(Edge::addr)
+    }
+
+    /// How the process ended, if it has.
+    pub fn exited(&self) -> Option<std::process::ExitStatus> {
+        self.0.lock().ok()?.as_mut().and_then(Edge::try_wait)
+    }
+
+    /// Stops the process.
+    pub fn stop(&self) {
+        let edge = self.0.lock().map(|mut e| e.take());
+        drop(edge);
+    }
+}
+
+/// Runs its closure when dropped: at a test's end, however it ends.
+pub struct OnDrop<F: FnMut()>(pub F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
+}
+
 /// A request as the upstream received it.
 #[derive(Clone, Debug)]
 pub struct Seen {
