@@ -18,7 +18,8 @@
 //! small, 1 MiB), a WebSocket round-trip client below (10 connections,
 //! 32-byte frames), and RSS (/proc, process tree) with 10,000 idle
 //! keep-alive client connections. Each row runs a few seconds, `REPS`
-//! times per proxy, interleaved; the table prints medians and edge's
+//! times per proxy, interleaved (each round starting with the next
+//! proxy); the table prints medians and edge's
 //! ratios, then edge's rate over nginx's in each round (the spread the
 //! shared machine puts on one ratio). The load rows also run against the
 //! upstream directly (column `direct`): the ceiling of any proxy here, and
@@ -126,9 +127,9 @@ fn main() {
     };
     for (label, path, conns, close) in rows {
         let mut runs: Vec<Vec<Wrk>> = vec![Vec::new(); ports.len()];
-        for _ in 0..REPS {
-            for (i, port) in ports.iter().enumerate() {
-                if let Some(w) = wrk(*port, path, conns, close) {
+        for round in 0..REPS {
+            for i in in_turn(round, ports.len()) {
+                if let Some(w) = wrk(ports[i], path, conns, close) {
                     runs[i].push(w);
                 }
             }
@@ -157,11 +158,11 @@ fn main() {
     }
 
     let mut ws_runs: Vec<Vec<WsRun>> = vec![Vec::new(); ports.len()];
-    for _ in 0..REPS {
-        for (i, (port, name)) in ports.iter().zip(&names).enumerate() {
-            match ws_bench(*port) {
+    for round in 0..REPS {
+        for i in in_turn(round, ports.len()) {
+            match ws_bench(ports[i]) {
                 Ok(r) => ws_runs[i].push(r),
-                Err(e) => println!("note: websocket on {name}: {e}"),
+                Err(e) => println!("note: websocket on {}: {e}", names[i]),
             }
         }
     }
@@ -246,6 +247,13 @@ fn print_table(names: &[&str], table: &[(String, Vec<Option<f64>>)]) {
         "\nreq/s and round trips/s: higher is better; ms and MiB: lower is better \
          (ratios are edge's value over the other's)."
     );
+}
+
+/// The order the `n` columns run in, in round `round`: each round starts
+/// one column later, so no proxy always runs first (after another row's
+/// load, or the direct runs) or always right after the same neighbour.
+fn in_turn(round: usize, n: usize) -> impl Iterator<Item = usize> {
+    (0..n).map(move |i| (round + i) % n)
 }
 
 /// For each rate row, what a proxy costing nothing would show over node:
