@@ -310,6 +310,12 @@ impl Upstream {
         self.seen.lock().expect("seen lock").clone()
     }
 
+    /// Requests received so far, taken out (a long run's record stays
+    /// small).
+    pub fn take_seen(&self) -> Vec<Seen> {
+        std::mem::take(&mut *self.seen.lock().expect("seen lock"))
+    }
+
     /// Waits for the `n`th request (1-based) and returns it.
     pub async fn nth(&self, n: usize) -> Seen {
         let deadline = Instant::now() + WAIT;
