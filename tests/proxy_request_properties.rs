@@ -1,5 +1,6 @@
 //! Client requests in every shape, pipelined on one connection and split
 //! at random bytes, checked with quickcheck through a real edge process:
+//! HTTP/1.0 as the last request, `Expect: 100-continue` on some bodies;
 //! each reaches the upstream with its method, target, headers and body,
 //! and the client gets the answers in order.
 //!
@@ -37,6 +38,11 @@ struct Req {
     /// Extra headers, names spelled in any case.
     headers: Vec<(String, String)>,
     body: Option<Body>,
+    /// `Expect: 100-continue`, the body sent without waiting (as curl
+    /// does after its wait runs out).
+    expect: bool,
+    /// HTTP/1.0 (the last request of a case only: it ends the connection).
+    http10: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -89,21 +95,30 @@ impl Arbitrary for Req {
                 Body::Chunked(bytes, cuts)
             }
         });
+        let expect = body.is_some() && u8::arbitrary(g) % 4 == 0;
         Req {
             method,
             target,
             headers,
             body,
+            expect,
+            http10: false,
         }
     }
 }
 
 impl Arbitrary for Case {
     fn arbitrary(g: &mut Gen) -> Case {
+        let mut reqs: Vec<Req> = (0..1 + usize::arbitrary(g) % 4)
+            .map(|_| Req::arbitrary(g))
+            .collect();
+        if let Some(last) = reqs.last_mut() {
+            // HTTP/1.0 has no chunked bodies.
+            last.http10 =
+                u8::arbitrary(g) % 4 == 0 && !matches!(last.body, Some(Body::Chunked(..)));
+        }
         Case {
-            reqs: (0..1 + usize::arbitrary(g) % 4)
-                .map(|_| Req::arbitrary(g))
-                .collect(),
+            reqs,
             splits: (0..usize::arbitrary(g) % 6)
                 .map(|_| usize::arbitrary(g))
                 .collect(),
@@ -114,11 +129,15 @@ impl Arbitrary for Case {
 impl Req {
     /// The request's bytes, carrying `id` in `X-Id`.
     fn wire(&self, id: u64) -> Vec<u8> {
+        let version = if self.http10 { "1.0" } else { "1.1" };
         let mut out = format!(
-            "{} {} HTTP/1.1\r\nHost: edge.test\r\nX-Id: {id}\r\n",
+            "{} {} HTTP/{version}\r\nHost: edge.test\r\nX-Id: {id}\r\n",
             self.method, self.target
         )
         .into_bytes();
+        if self.expect {
+            out.extend_from_slice(b"Expect: 100-continue\r\n");
+        }
         for (n, v) in &self.headers {
             out.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
         }
@@ -192,9 +211,15 @@ async fn read_answer(
                         .find(|h| h.name.eq_ignore_ascii_case(name))
                         .map(|h| String::from_utf8_lossy(h.value).into_owned())
                 };
+                let code = res.code.unwrap_or(0);
+                if (100..200).contains(&code) {
+                    // An interim answer (`100 Continue`): the real one follows.
+                    buf.drain(..n);
+                    continue;
+                }
                 let length = find("content-length").and_then(|v| v.parse::<usize>().ok());
                 let chunked = find("transfer-encoding").is_some_and(|v| v.contains("chunked"));
-                break (res.code.unwrap_or(0), n, length, chunked);
+                break (code, n, length, chunked);
             }
             Ok(httparse::Status::Partial) => fill(s, buf).await?,
             Err(e) => return Err(format!("bad answer head: {e}")),
