@@ -1,7 +1,7 @@
-//! Client requests in every shape, pipelined on one connection and split
-//! at random bytes, checked with quickcheck through a real edge process:
-//! HTTP/1.0 as the last request, `Expect: 100-continue` on some bodies;
-//! each reaches the upstream with its method, target, headers and body,
+//! Client requests in every shape (HTTP/1.0 as a connection's last one,
+//! `Expect: 100-continue` on some bodies), pipelined on one connection and
+//! split at random bytes, checked with quickcheck through a real edge
+//! process: each reaches the upstream with its method, target, headers and body,
 //! and the client gets the answers in order.
 //!
 //! A connection starts on edge's own lane (src/proxy/wire) and moves to
