@@ -283,10 +283,23 @@ struct Bench {
     next: AtomicU64,
 }
 
-static BENCH: OnceLock<Bench> = OnceLock::new();
+impl Bench {
+    /// `n` request ids never used before.
+    fn ids(&self, n: usize) -> Vec<u64> {
+        (0..n)
+            .map(|_| self.next.fetch_add(1, Ordering::Relaxed))
+            .collect()
+    }
+}
 
-fn bench() -> &'static Bench {
-    BENCH.get_or_init(|| {
+/// The well-formed requests' edge.
+static BENCH: OnceLock<Bench> = OnceLock::new();
+/// The mutated requests' edge: another process, so neither test stops
+/// the edge the other is using.
+static BAD_BENCH: OnceLock<Bench> = OnceLock::new();
+
+fn bench(which: &'static OnceLock<Bench>) -> &'static Bench {
+    which.get_or_init(|| {
         let rt = common::rt();
         // Each answer's body is the request's id.
         let upstream = rt.block_on(Upstream::start(|seen| text(200, &seen.header("x-id"))));
@@ -303,6 +316,21 @@ fn bench() -> &'static Bench {
     })
 }
 
+/// Writes `bytes` in the pieces `splits` cut (offsets taken modulo the
+/// length), pausing between them so edge reads them apart.
+async fn write_in_pieces(s: &mut TcpStream, bytes: &[u8], splits: &[usize]) -> std::io::Result<()> {
+    let _ = s.set_nodelay(true);
+    let mut cuts: Vec<usize> = splits.iter().map(|c| c % (bytes.len() + 1)).collect();
+    cuts.extend([0, bytes.len()]);
+    cuts.sort_unstable();
+    cuts.dedup();
+    for w in cuts.windows(2) {
+        s.write_all(&bytes[w[0]..w[1]]).await?;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(())
+}
+
 /// Sends the case's requests pipelined, in its pieces, and reads the
 /// answers: each must be 200 with its request's id (none for HEAD).
 async fn exchange(edge: std::net::SocketAddr, case: &Case, ids: &[u64]) -> Result<(), String> {
@@ -310,18 +338,10 @@ async fn exchange(edge: std::net::SocketAddr, case: &Case, ids: &[u64]) -> Resul
     for (req, id) in case.reqs.iter().zip(ids) {
         bytes.extend(req.wire(*id));
     }
-    let mut cuts: Vec<usize> = case.splits.iter().map(|c| c % (bytes.len() + 1)).collect();
-    cuts.extend([0, bytes.len()]);
-    cuts.sort_unstable();
-    cuts.dedup();
     let mut s = TcpStream::connect(edge).await.map_err(|e| e.to_string())?;
-    let _ = s.set_nodelay(true);
-    for w in cuts.windows(2) {
-        s.write_all(&bytes[w[0]..w[1]])
-            .await
-            .map_err(|e| e.to_string())?;
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    write_in_pieces(&mut s, &bytes, &case.splits)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut buf = Vec::new();
     for (req, id) in case.reqs.iter().zip(ids) {
         let head = req.method == "HEAD";
@@ -342,12 +362,8 @@ async fn exchange(edge: std::net::SocketAddr, case: &Case, ids: &[u64]) -> Resul
 }
 
 fn prop(case: Case) -> TestResult {
-    let b = bench();
-    let ids: Vec<u64> = case
-        .reqs
-        .iter()
-        .map(|_| b.next.fetch_add(1, Ordering::Relaxed))
-        .collect();
+    let b = bench(&BENCH);
+    let ids = b.ids(case.reqs.len());
     let Some(addr) = b.edge.addr() else {
         return TestResult::error("edge is stopped");
     };
@@ -385,4 +401,163 @@ fn pipelined_requests_in_any_shape_and_split_reach_the_upstream_intact_and_are_a
         }
     });
     common::quickcheck("pipelined requests", 200, prop as fn(Case) -> TestResult);
+}
+
+/// A case's bytes with a few of them changed: a byte replaced, dropped,
+/// or inserted, or a token that parsers trip on put in.
+#[derive(Clone, Debug)]
+struct Mutated {
+    case: Case,
+    edits: Vec<(usize, Edit)>,
+}
+
+#[derive(Clone, Debug)]
+enum Edit {
+    Replace(u8),
+    Drop,
+    Insert(&'static [u8]),
+}
+
+const TOKENS: &[&[u8]] = &[
+    b"\r\n",
+    b"\n",
+    b"\r",
+    b":",
+    b" ",
+    b"\t",
+    b"\0",
+    b"0",
+    b"-1",
+    b";",
+    b",",
+    b"Content-Length: 5\r\n",
+    b"Transfer-Encoding: chunked\r\n",
+    b"\xff",
+    b"ffffffffffffffff",
+];
+
+impl Arbitrary for Mutated {
+    fn arbitrary(g: &mut Gen) -> Mutated {
+        let edits = (0..1 + usize::arbitrary(g) % 3)
+            .map(|_| {
+                let edit = match u8::arbitrary(g) % 3 {
+                    0 => Edit::Replace(u8::arbitrary(g)),
+                    1 => Edit::Drop,
+                    _ => Edit::Insert(g.choose(TOKENS).copied().unwrap_or(b":")),
+                };
+                (usize::arbitrary(g), edit)
+            })
+            .collect();
+        Mutated {
+            case: Case::arbitrary(g),
+            edits,
+        }
+    }
+}
+
+impl Mutated {
+    fn wire(&self, ids: &[u64]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for (req, id) in self.case.reqs.iter().zip(ids) {
+            bytes.extend(req.wire(*id));
+        }
+        for (at, edit) in &self.edits {
+            let at = at % (bytes.len() + 1);
+            match edit {
+                Edit::Replace(b) if at < bytes.len() => bytes[at] = *b,
+                Edit::Drop if at < bytes.len() => {
+                    bytes.remove(at);
+                }
+                Edit::Insert(t) => {
+                    bytes.splice(at..at, t.iter().copied());
+                }
+                _ => {}
+            }
+        }
+        bytes
+    }
+}
+
+/// Sends the mutated bytes in the case's pieces, half-closes, and reads
+/// until edge closes: what it answered.
+async fn send_mutated(
+    edge: std::net::SocketAddr,
+    bytes: &[u8],
+    splits: &[usize],
+) -> Result<Vec<u8>, String> {
+    let mut s = TcpStream::connect(edge).await.map_err(|e| e.to_string())?;
+    // Edge may close early on a bad head: later writes may fail.
+    let _ = write_in_pieces(&mut s, bytes, splits).await;
+    let _ = s.shutdown().await;
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out).await;
+    Ok(out)
+}
+
+fn prop_mutated(m: Mutated) -> TestResult {
+    let b = bench(&BAD_BENCH);
+    let ids = b.ids(m.case.reqs.len());
+    let Some(addr) = b.edge.addr() else {
+        return TestResult::error("edge is stopped");
+    };
+    let bytes = m.wire(&ids);
+    let got = b.rt.block_on(async {
+        tokio::time::timeout(WAIT, send_mutated(addr, &bytes, &m.case.splits))
+            .await
+            .unwrap_or_else(|_| Err("edge kept the half-closed connection open".into()))
+    });
+    // Every answer is a whole request's; nothing edge writes is anything
+    // but HTTP answers.
+    let problem = match &got {
+        Err(e) => Some(e.clone()),
+        Ok(out) if !out.is_empty() && !out.starts_with(b"HTTP/1.") => Some(format!(
+            "answered {:?}",
+            String::from_utf8_lossy(&out[..out.len().min(80)])
+        )),
+        Ok(_) => None,
+    };
+    let _ = b.upstream.take_seen();
+    if let Some(status) = b.edge.exited() {
+        return TestResult::error(format!("edge exited ({status}) on {m:?}"));
+    }
+    // And it still serves a good request.
+    let good = Case {
+        reqs: vec![Req {
+            method: "GET",
+            target: "/after".into(),
+            headers: Vec::new(),
+            body: None,
+            expect: false,
+            http10: false,
+        }],
+        splits: Vec::new(),
+    };
+    let after = b.rt.block_on(async {
+        tokio::time::timeout(WAIT, exchange(addr, &good, &b.ids(1)))
+            .await
+            .unwrap_or_else(|_| Err("no answer in time".into()))
+    });
+    let _ = b.upstream.take_seen();
+    match (problem, after) {
+        (None, Ok(())) => TestResult::passed(),
+        (Some(p), _) => TestResult::error(format!(
+            "{m:?}\n  bytes {:?}\n  {p}",
+            String::from_utf8_lossy(&bytes)
+        )),
+        (None, Err(e)) => TestResult::error(format!("{m:?}\n  the next good request: {e}")),
+    }
+}
+
+#[test]
+fn mutated_pipelines_get_http_answers_or_a_close_and_edge_keeps_serving() {
+    let _stop = OnDrop(|| {
+        if let Some(b) = BAD_BENCH.get() {
+            b.edge.stop();
+        }
+    });
+    common::quickcheck(
+        "mutated pipelines",
+        200,
+        prop_mutated as fn(Mutated) -> TestResult,
+    );
 }

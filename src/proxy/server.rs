@@ -670,15 +670,15 @@ where
     };
     let (res, upstream, in_flight) =
         match index.and_then(|i| Some((routing.plan.routes.get(i)?, routing.routes.get(i)?))) {
-            None if framed_twice => {
-                // Request smuggling's shape: refused as node and nginx
-                // refuse it; hyper closes the connection after the answer.
+            None if bad => {
+                // Request smuggling's shape, or no single Host: refused as
+                // node and nginx refuse it, and, as both do after a 400,
+                // the connection closes after the answer (hyper closes it).
                 let mut res = plain(StatusCode::BAD_REQUEST);
                 res.headers_mut()
                     .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
                 (res, "-".to_owned(), None)
             }
-            None if bad => (plain(StatusCode::BAD_REQUEST), "-".to_owned(), None),
             _ if req.method() == Method::CONNECT => {
                 // A reverse proxy is not a tunnel (node's server drops CONNECT).
                 let mut res = plain(StatusCode::METHOD_NOT_ALLOWED);
