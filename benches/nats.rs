@@ -22,7 +22,10 @@ use tokio::net::TcpStream;
 
 #[path = "../tests/common/ports.rs"]
 mod ports;
+#[path = "../tests/common/rss.rs"]
+mod rss;
 use ports::free_port;
+use rss::rss_kib;
 
 /// Repetitions of every row on every server.
 const REPS: usize = 5;
@@ -86,15 +89,6 @@ fn find_nats_server() -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|d| d.join("nats-server"))
         .find(|p| p.exists())
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 // ---------------------------------------------------------------- protocol

@@ -36,7 +36,10 @@ use std::time::{Duration, Instant};
 
 #[path = "../tests/common/ports.rs"]
 mod ports;
+#[path = "../tests/common/rss.rs"]
+mod rss;
 use ports::free_port;
+use rss::rss_kib;
 
 /// Repetitions of every row on every proxy.
 const REPS: usize = 5;
@@ -565,15 +568,6 @@ fn rss_tree_kib(pid: u32) -> u64 {
         }
     }
     total
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 // ---------------------------------------------------------------- load

@@ -10,6 +10,7 @@ mod common;
 mod proxy_common;
 
 use bytes::Bytes;
+use common::rss::rss_kib;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
@@ -191,18 +192,6 @@ fn error(e: String) -> Response<AnyBody> {
     let mut res = Response::new(body_text(e));
     *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     res
-}
-
-/// VmRSS of `pid`, KiB.
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// Samples `pid`'s RSS every 20 ms until dropped, keeping the largest.

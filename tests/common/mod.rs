@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod ports;
+pub mod rss;
 
 /// Runs a quickcheck property for `QUICKCHECK_TESTS` passing cases
 /// (`default` without it), allowing ten times as many tries for discards,
