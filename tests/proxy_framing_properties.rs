@@ -21,13 +21,12 @@ use http::Request;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use hyper_util::rt::TokioIo;
-use proxy_common::{Edge, OnDrop, SharedEdge, WAIT};
+use proxy_common::{pieces, write_in_pieces, Edge, OnDrop, SharedEdge, WAIT};
 use quickcheck::{Arbitrary, Gen, TestResult};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -164,13 +163,7 @@ impl Case {
                 trailers,
             } => {
                 out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
-                let mut cuts = cuts.clone();
-                cuts.push(0);
-                cuts.push(self.body.len());
-                cuts.sort_unstable();
-                cuts.dedup();
-                for (i, w) in cuts.windows(2).enumerate() {
-                    let piece = &self.body[w[0]..w[1]];
+                for (i, piece) in pieces(&self.body, cuts).enumerate() {
                     let size = if i == 0 && self.fault == Some(Fault::BadChunkSize) {
                         "zz".to_string()
                     } else {
@@ -221,7 +214,6 @@ async fn upstream(scripts: Arc<Scripts>) -> std::net::SocketAddr {
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         while let Ok((s, _)) = listener.accept().await {
-            let _ = s.set_nodelay(true);
             tokio::spawn(serve(s, Arc::clone(&scripts)));
         }
     });
@@ -257,16 +249,8 @@ async fn serve(mut s: TcpStream, scripts: Arc<Scripts>) {
             continue;
         };
         let (bytes, close) = case.wire();
-        let mut cuts: Vec<usize> = case.splits.iter().map(|c| c % (bytes.len() + 1)).collect();
-        cuts.push(0);
-        cuts.push(bytes.len());
-        cuts.sort_unstable();
-        cuts.dedup();
-        for w in cuts.windows(2) {
-            if s.write_all(&bytes[w[0]..w[1]]).await.is_err() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
+        if write_in_pieces(&mut s, &bytes, &case.splits).await.is_err() {
+            return;
         }
         if close {
             let _ = s.shutdown().await;

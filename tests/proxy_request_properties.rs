@@ -14,11 +14,10 @@ mod common;
 #[path = "common/proxy.rs"]
 mod proxy_common;
 
-use proxy_common::{text, Edge, OnDrop, Seen, SharedEdge, Upstream, WAIT};
+use proxy_common::{pieces, text, write_in_pieces, Edge, OnDrop, Seen, SharedEdge, Upstream, WAIT};
 use quickcheck::{Arbitrary, Gen, TestResult};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
-use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -151,13 +150,9 @@ impl Req {
             }
             Some(Body::Chunked(bytes, cuts)) => {
                 out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
-                let mut cuts = cuts.clone();
-                cuts.extend([0, bytes.len()]);
-                cuts.sort_unstable();
-                cuts.dedup();
-                for w in cuts.windows(2) {
-                    out.extend_from_slice(format!("{:x}\r\n", w[1] - w[0]).as_bytes());
-                    out.extend_from_slice(&bytes[w[0]..w[1]]);
+                for piece in pieces(bytes, cuts) {
+                    out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+                    out.extend_from_slice(piece);
                     out.extend_from_slice(b"\r\n");
                 }
                 out.extend_from_slice(b"0\r\n\r\n");
@@ -314,21 +309,6 @@ fn bench(which: &'static OnceLock<Bench>) -> &'static Bench {
             next: AtomicU64::new(1),
         }
     })
-}
-
-/// Writes `bytes` in the pieces `splits` cut (offsets taken modulo the
-/// length), pausing between them so edge reads them apart.
-async fn write_in_pieces(s: &mut TcpStream, bytes: &[u8], splits: &[usize]) -> std::io::Result<()> {
-    let _ = s.set_nodelay(true);
-    let mut cuts: Vec<usize> = splits.iter().map(|c| c % (bytes.len() + 1)).collect();
-    cuts.extend([0, bytes.len()]);
-    cuts.sort_unstable();
-    cuts.dedup();
-    for w in cuts.windows(2) {
-        s.write_all(&bytes[w[0]..w[1]]).await?;
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    Ok(())
 }
 
 /// Sends the case's requests pipelined, in its pieces, and reads the

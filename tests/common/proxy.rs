@@ -196,6 +196,28 @@ impl<F: FnMut()> Drop for OnDrop<F> {
     }
 }
 
+/// `bytes` cut at the offsets `at` (each taken modulo `bytes.len() + 1`),
+/// in order and without empty pieces: how the property tests split a
+/// body into chunks or a stream into writes.
+pub fn pieces<'a>(bytes: &'a [u8], at: &[usize]) -> impl Iterator<Item = &'a [u8]> {
+    let mut cuts: Vec<usize> = at.iter().map(|c| c % (bytes.len() + 1)).collect();
+    cuts.extend([0, bytes.len()]);
+    cuts.sort_unstable();
+    cuts.dedup();
+    (1..cuts.len()).map(move |i| &bytes[cuts[i - 1]..cuts[i]])
+}
+
+/// Writes `bytes` in the [`pieces`] `at` cuts, with `TCP_NODELAY` and a
+/// pause between them, so the peer reads them apart.
+pub async fn write_in_pieces(s: &mut TcpStream, bytes: &[u8], at: &[usize]) -> std::io::Result<()> {
+    let _ = s.set_nodelay(true);
+    for piece in pieces(bytes, at) {
+        s.write_all(piece).await?;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(())
+}
+
 /// A request as the upstream received it.
 #[derive(Clone, Debug)]
 pub struct Seen {
